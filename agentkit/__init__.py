@@ -1,0 +1,3 @@
+"""agentkit: fine-tune LLM agents."""
+
+__version__ = "0.1.0"

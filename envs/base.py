@@ -1,0 +1,50 @@
+"""The one interface every agentkit environment implements, with Gymnasium's `reset`/`step` signatures.
+
+Observations and actions are text. `info` always carries `won` (bool) and, where the env knows them,
+`admissible_actions` (list of str). Every env has an expert, so demonstrations need no model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class EnvError(Exception):
+    """A user-facing env error: bad name, bad option, a task that does not exist."""
+
+
+class TextEnv(ABC):
+    """A multi-turn text environment.
+
+    Subclasses set `name` and `max_steps` (episodes are truncated past it) and implement the four methods.
+    A task is picked by `options={"task_id": ...}` or, without one, deterministically from `seed`.
+    """
+
+    name: str = ""
+    max_steps: int = 50
+
+    @abstractmethod
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        """Start an episode; returns the first observation (with the objective) and `info`."""
+
+    @abstractmethod
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
+        """Apply a free-text action: (observation, reward, terminated, truncated, info)."""
+
+    @abstractmethod
+    def expert_action(self) -> str:
+        """The oracle's next action from the current state."""
+
+    def task_ids(self) -> list[str]:
+        """The tasks this env instance can reset to (its split); empty when tasks are open-ended."""
+        return []
+
+    def close(self) -> None:
+        """Release resources; calling it twice is harmless."""
+
+    def __enter__(self) -> TextEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
