@@ -1,0 +1,58 @@
+"""The TextWorld expert: the game's walkthrough, and TextWorld's own planner once the agent leaves it.
+
+TextWorld's `policy_commands` (a winning plan from the current state) costs 2-4x per step because it
+tracks quests on every move, so the main game runs without it. Only when the agent has gone off the
+walkthrough does the expert start a shadow copy of the game with quest tracking on, replay the agent's
+commands into it once, and then keep it in step incrementally. Agent-R and DAgger-style recipes can so
+hand control to the expert at any point of an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from agentkit.envs.base import EnvError
+from agentkit.envs.textworld.games import GameRecord
+
+
+class Expert:
+    """Next expert command for one episode.
+
+    `commands` is the live list of commands sent to the game; `start_tracked` starts a fresh copy of the
+    game with `policy_commands` requested.
+    """
+
+    def __init__(self, game: GameRecord, commands: list[str], start_tracked: Callable[[], Any]):
+        self.game = game
+        self.commands = commands
+        self._start_tracked = start_tracked
+        self._shadow: Any = None
+        self._shadow_state: Any = None
+        self._replayed = 0
+
+    def next_action(self) -> str:
+        walkthrough = self.game.walkthrough
+        done = len(self.commands)
+        if done < len(walkthrough) and tuple(self.commands) == walkthrough[:done]:
+            return walkthrough[done]
+        plan = self._plan()
+        if not plan:
+            raise EnvError(f"{self.game.game_id}: no winning plan from this state (the game is lost)")
+        return plan[0]
+
+    def _plan(self) -> list[str]:
+        """TextWorld's winning plan from the current state, via the shadow game."""
+        if self._shadow is None:
+            self._shadow = self._start_tracked()
+            self._shadow_state = self._shadow.reset()
+            self._replayed = 0
+        for command in self.commands[self._replayed :]:
+            self._shadow_state, _, _ = self._shadow.step(command)
+        self._replayed = len(self.commands)
+        return list(self._shadow_state["policy_commands"])
+
+    def close(self) -> None:
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
