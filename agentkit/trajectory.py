@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
+from agentkit.errors import AgentkitError
+
 ROLES = ("system", "user", "assistant")
 
 
-class TrajectoryError(ValueError):
+class TrajectoryError(AgentkitError, ValueError):
     """A malformed trajectory line; the message names the file, the line and the field."""
 
 

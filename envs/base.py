@@ -9,8 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from agentkit.errors import AgentkitError
 
-class EnvError(Exception):
+
+class EnvError(AgentkitError):
     """A user-facing env error: bad name, bad option, a task that does not exist."""
 
 
@@ -40,7 +42,7 @@ class TextEnv(ABC):
         """The tasks this env instance can reset to (its split); empty when tasks are open-ended."""
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op default: most envs hold nothing to release)
         """Release resources; calling it twice is harmless."""
 
     def __enter__(self) -> TextEnv:

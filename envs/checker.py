@@ -54,7 +54,8 @@ def _expert_episode(env: TextEnv, seed: int, options: dict | None) -> tuple[list
         obs, reward, terminated, truncated, info = result
         where = f"step({action!r})"
         _require(isinstance(obs, str), env, f"{where}: observation must be a str")
-        _require(isinstance(reward, int | float) and not isinstance(reward, bool), env, f"{where}: reward must be a number")
+        is_number = isinstance(reward, int | float) and not isinstance(reward, bool)
+        _require(is_number, env, f"{where}: reward must be a number")
         _require(isinstance(terminated, bool) and isinstance(truncated, bool), env, f"{where}: flags must be bools")
         _check_info(env, info, where)
         actions.append(action)

@@ -1,0 +1,1 @@
+"""What the recipes share: turning trajectories into training examples, building trainers, checkpoints."""

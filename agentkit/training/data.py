@@ -1,0 +1,89 @@
+"""Tokenize conversations for training with per-message loss flags and the generator's own token ids.
+
+Each message is rendered through the tokenizer's chat template and tokenized as its own segment, so the
+prompt tokens are those the model saw at inference and an assistant turn that carries `token_ids` is used
+as generated, never re-tokenized. Labels are -100 everywhere except the assistant turns flagged `loss`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentkit.errors import AgentkitError
+
+IGNORE_INDEX = -100
+
+
+class TemplateError(AgentkitError, ValueError):
+    """The chat template does not render conversations prefix by prefix, so turns cannot be masked."""
+
+
+def _render(tokenizer, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    if not plain:
+        return ""
+    return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def _tail(longer: str, prefix: str, what: str) -> str:
+    if not longer.startswith(prefix):
+        raise TemplateError(f"the chat template does not render {what} as an extension of the turns before it")
+    return longer[len(prefix) :]
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _assistant_segment(tokenizer, message: dict[str, Any], body: str, where: str) -> tuple[list[int], int]:
+    """Token ids of an assistant reply plus the template's closing text, and how many of them carry loss.
+
+    Loss covers the reply and the end-of-turn token (so the model learns to stop), not what the template
+    adds after it.
+    """
+    content = message["content"]
+    suffix = _tail(body, content, f"{where} with its content unchanged")
+    generated = message.get("token_ids")
+    reply = list(generated) if generated is not None else _encode(tokenizer, content)
+    closing = _encode(tokenizer, suffix)
+    eos = tokenizer.eos_token_id
+    if reply and reply[-1] == eos:  # the generator emitted end-of-turn itself
+        if closing and closing[0] == eos:
+            closing = closing[1:]
+        return reply + closing, len(reply)
+    n_loss = len(reply) + (closing.index(eos) + 1 if eos in closing else 0)
+    return reply + closing, n_loss
+
+
+def encode_messages(tokenizer, messages: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """`input_ids` and `labels` for a conversation whose messages carry `loss` (and optional `token_ids`)."""
+    input_ids: list[int] = []
+    labels: list[int] = []
+    rendered = ""
+    for index, message in enumerate(messages):
+        full = _render(tokenizer, messages[: index + 1])
+        if message["role"] == "assistant":
+            head = _render(tokenizer, messages[:index], add_generation_prompt=True)
+            header_ids = _encode(tokenizer, _tail(head, rendered, f"the generation prompt before message {index}"))
+            where = f"message {index} (assistant)"
+            body_ids, n_loss = _assistant_segment(tokenizer, message, _tail(full, head, where), where)
+            if not message.get("loss"):
+                n_loss = 0
+            input_ids += header_ids + body_ids
+            labels += [IGNORE_INDEX] * len(header_ids) + body_ids[:n_loss]
+            labels += [IGNORE_INDEX] * (len(body_ids) - n_loss)
+        else:
+            segment_ids = _encode(tokenizer, _tail(full, rendered, f"message {index} ({message['role']})"))
+            input_ids += segment_ids
+            labels += [IGNORE_INDEX] * len(segment_ids)
+        rendered = full
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def encode_dataset(tokenizer, dataset):
+    """Map a `messages` dataset (see `agentkit.trajectory.to_dataset`) to `input_ids` + `labels` columns."""
+    return dataset.map(
+        lambda row: encode_messages(tokenizer, row["messages"]),
+        remove_columns=dataset.column_names,
+        desc="Tokenizing episodes",
+    )
