@@ -33,3 +33,9 @@ register(
     "agentkit.envs.minecraft.textcraft:TextCraftEnv",
     "Offline text Minecraft: craft a target item from real Minecraft 1.16 recipes",
 )
+register(
+    "minedojo",
+    "agentkit.envs.minecraft.minedojo:MineDojoEnv",
+    "MineDojo tasks with text observations and actions (only where MineDojo, gym 0.21 and JDK 8 are installed)",
+    extra="minecraft",
+)
