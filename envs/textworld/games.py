@@ -19,6 +19,7 @@ import os
 import random
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -240,9 +241,15 @@ def _run_generation(
         # spawn: TextWorld workers must not inherit the parent's threads (torch, rich) through fork
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_generate_or_error, *job): job[2] for job in jobs}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-                bar.advance(task)
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+                    bar.advance(task)
+            except BrokenProcessPool as exc:
+                raise EnvError(
+                    f"a game generation worker died ({exc}); scripts that generate with workers > 1 must "
+                    "guard their entry point with `if __name__ == '__main__':`, or pass workers=1"
+                ) from exc
 
 
 def load_games(

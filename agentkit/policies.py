@@ -1,0 +1,70 @@
+"""Policies that need no model: the env's expert (demonstrations) and uniform random play (the floor)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agentkit.envs.base import EnvError, TextEnv
+
+
+@dataclass
+class Decision:
+    """A policy's choice for one turn; `thought` is the reasoning behind it when the policy has one."""
+
+    action: str
+    thought: str | None = None
+
+
+class Policy(Protocol):
+    name: str
+
+    def reset(self, seed: int | None) -> None:
+        """Start an episode; `seed` makes a stochastic policy's episode reproducible on its own."""
+
+    def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
+        """Choose the next action from the prompt `messages` (model policies) or the env itself."""
+
+
+class ExpertPolicy:
+    """The env's oracle, `env.expert_action()`."""
+
+    name = "expert"
+
+    def reset(self, seed: int | None) -> None:
+        pass
+
+    def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
+        return Decision(env.expert_action())
+
+
+class RandomPolicy:
+    """Uniform among `info['admissible_actions']`; reseeded per episode from (seed, episode seed)."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def reset(self, seed: int | None) -> None:
+        self._rng = random.Random(f"{self.seed}/{seed}")
+
+    def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
+        actions = info.get("admissible_actions")
+        if not actions:
+            raise EnvError(f"env {env.name!r} gives no admissible_actions: the random policy needs them")
+        return Decision(self._rng.choice(actions))
+
+
+POLICIES = {"expert": ExpertPolicy, "random": RandomPolicy}
+
+
+def make_policy(name: str, seed: int = 0) -> Policy:
+    """A model-free policy by name (`expert` or `random`)."""
+    if name == "random":
+        return RandomPolicy(seed)
+    if name == "expert":
+        return ExpertPolicy()
+    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")

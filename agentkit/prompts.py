@@ -1,0 +1,109 @@
+"""What the agent model sees each turn and how its reply is read, shared by every recipe and env.
+
+Prompts are kept short on purpose: with small models most tokens of a sequence are prompt, so every
+line here is paid for on every turn. The history window bounds that cost on long episodes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_SYSTEM = "You play a text game. Reach the goal given in the first observation. One command per turn."
+_THOUGHT_INSTRUCTION = "Reply as:\nThought: <short reasoning>\nAction: <command>"
+_ACTION_INSTRUCTION = "Reply as:\nAction: <command>"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """Prompt settings.
+
+    Args:
+        system: the task instructions (the reply format instruction is appended to it).
+        show_admissible: list the admissible commands under the latest observation.
+        history: how many past (action, observation) steps the prompt keeps; None keeps them all.
+            The first observation (it carries the objective) is always kept.
+        thoughts: replies carry a `Thought:` line before the `Action:` line.
+    """
+
+    system: str = DEFAULT_SYSTEM
+    show_admissible: bool = True
+    history: int | None = 8
+    thoughts: bool = False
+
+    def __post_init__(self) -> None:
+        if self.history is not None and (not isinstance(self.history, int) or self.history < 0):
+            raise ValueError(f"PromptFormat.history={self.history!r} must be None or an int >= 0")
+
+    def system_prompt(self) -> str:
+        return f"{self.system}\n{_THOUGHT_INSTRUCTION if self.thoughts else _ACTION_INSTRUCTION}"
+
+    def observation(self, text: str, admissible: list[str] | None = None) -> str:
+        """A user message: the observation, then the admissible commands when the format shows them."""
+        if self.show_admissible and admissible:
+            return f"{text}\nCommands: {', '.join(admissible)}"
+        return text
+
+    def reply(self, action: str, thought: str | None = None) -> str:
+        """The assistant message a model is trained to produce for this action (and thought)."""
+        if self.thoughts and thought:
+            return f"Thought: {thought.strip()}\nAction: {action}"
+        return f"Action: {action}"
+
+    def messages(
+        self,
+        first_observation: str,
+        steps: list[tuple[str, str]],
+        admissible: list[str] | None = None,
+        thoughts: list[str | None] | None = None,
+    ) -> list[dict[str, str]]:
+        """Chat messages for the next decision.
+
+        Args:
+            first_observation: the episode's first observation (with the objective).
+            steps: (action, observation) pairs so far, oldest first.
+            admissible: the admissible commands now (shown under the latest observation only).
+            thoughts: the thought behind each action in `steps`, if any.
+        """
+        kept = len(steps) if self.history is None else min(self.history, len(steps))
+        start = len(steps) - kept
+        messages = [
+            {"role": "system", "content": self.system_prompt()},
+            {"role": "user", "content": self.observation(first_observation, None if steps else admissible)},
+        ]
+        for index in range(start, len(steps)):
+            action, observation = steps[index]
+            thought = thoughts[index] if thoughts else None
+            latest = index == len(steps) - 1
+            messages.append({"role": "assistant", "content": self.reply(action, thought)})
+            messages.append({"role": "user", "content": self.observation(observation, admissible if latest else None)})
+        return messages
+
+
+_ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+_THOUGHT = re.compile(r"^\s*thought\s*:\s*(.*?)(?=^\s*action\s*:|\Z)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_QUOTES = "`'\"*"
+
+
+def _clean_command(text: str) -> str | None:
+    command = text.strip().strip(_QUOTES).strip().rstrip(".!").strip()
+    return command or None
+
+
+def parse_action(completion: str) -> tuple[str | None, str | None]:
+    """Read a reply into (thought, action); never raises.
+
+    Accepts `Thought: ...\\nAction: ...`, `Action: ...`, or a bare one-line command. The last `Action:`
+    line wins. A reply with no `Action:` line and more than one line (or only a thought) has no action.
+    """
+    if not isinstance(completion, str):
+        return None, None
+    thought_match = _THOUGHT.search(completion)
+    thought = (thought_match.group(1).strip() or None) if thought_match else None
+    actions = _ACTION_LINE.findall(completion)
+    if actions:
+        return thought, _clean_command(actions[-1])
+    lines = [line for line in completion.strip().splitlines() if line.strip()]
+    if thought is None and len(lines) == 1:
+        return None, _clean_command(lines[0])
+    return thought, None
