@@ -10,6 +10,9 @@ the next `reset()` starts a fresh child, so a collection run records the failure
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+import tempfile
 import traceback
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
@@ -37,8 +40,14 @@ def _build(env: str, kwargs: dict[str, Any]) -> TextEnv:
     return make(env, **kwargs)
 
 
-def _serve(conn: Connection, env_name: str, kwargs: dict[str, Any]) -> None:
-    """Child loop: build the env, then answer (method, args, kwargs) requests until told to close."""
+def _serve(conn: Connection, env_name: str, kwargs: dict[str, Any], stderr_path: str) -> None:
+    """Child loop: build the env, then answer (method, args, kwargs) requests until told to close.
+
+    The child's stderr (fd 2, so native code too) goes to `stderr_path`: a native interpreter that dies
+    (e.g. "Fatal error: Story file read error") leaves its last words there for the crash report.
+    """
+    sys.stderr.flush()
+    os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
     env = None
     while True:
         try:
@@ -87,14 +96,20 @@ class SubprocessEnv(TextEnv):
         self.start_timeout = start_timeout
         self._process: Any = None
         self._conn: Connection | None = None
+        self._stderr_path: str | None = None
         self._task_ids: list[str] = []
         self._start()
 
     def _start(self) -> None:
         context = get_context("spawn")
         parent, child = context.Pipe()
+        handle, self._stderr_path = tempfile.mkstemp(prefix="agentkit-env-", suffix=".stderr")
+        os.close(handle)
         self._process = context.Process(
-            target=_serve, args=(child, self.env_name, self.env_kwargs), daemon=True, name=f"env-{self.env_name}"
+            target=_serve,
+            args=(child, self.env_name, self.env_kwargs, self._stderr_path),
+            daemon=True,
+            name=f"env-{self.env_name}",
         )
         self._process.start()
         child.close()
@@ -118,9 +133,13 @@ class SubprocessEnv(TextEnv):
                 raise EnvTimeout(f"{self.env_name}: {method}() took longer than {timeout:g}s; process killed")
             status, payload = self._conn.recv()
         except (EOFError, OSError) as exc:
-            code = self._process.exitcode if self._process is not None else None
+            self._process.join(timeout=5)
+            code = self._process.exitcode
+            last_words = self._stderr_tail()
             self._kill()
-            raise EnvCrashed(f"{self.env_name}: the env process died during {method}() (exit code {code})") from exc
+            raise EnvCrashed(
+                f"{self.env_name}: the env process died during {method}() (exit code {code}): {last_words}"
+            ) from exc
         if status == "env_error":
             raise EnvError(payload)
         if status == "crash":
@@ -128,7 +147,18 @@ class SubprocessEnv(TextEnv):
             raise EnvCrashed(f"{self.env_name}: {method}() failed in the env process:\n{payload}")
         return payload
 
+    def _stderr_tail(self, chars: int = 2000) -> str:
+        try:
+            with open(self._stderr_path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()[-chars:].strip() or "(no error output)"
+        except OSError:
+            return "(no error output)"
+
     def _kill(self) -> None:
+        if self._stderr_path is not None:
+            if os.path.exists(self._stderr_path):
+                os.unlink(self._stderr_path)
+            self._stderr_path = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
