@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
@@ -42,7 +43,9 @@ def _start(game: GameRecord, *, admissible: bool, policy: bool = False) -> Any:
     infos = textworld.EnvInfos(objective=True, score=True, max_score=True, won=True, lost=True,
                                admissible_commands=admissible, policy_commands=policy)
     try:
-        return textworld.start(str(game.path), infos)
+        with warnings.catch_warnings():  # jericho warns that it cannot track the score: TextWorld does
+            warnings.filterwarnings("ignore", message=".*is not fully supported")
+            return textworld.start(str(game.path), infos)
     except Exception as exc:  # jericho / TextWorld reject a corrupt file with assorted errors
         raise EnvError(f"cannot load game {game.path}: {type(exc).__name__}: {exc}") from exc
 

@@ -1,0 +1,217 @@
+"""TextWorld env on real generated games (a handful, cached once per session), prompts, policies, collect."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import pytest
+from agentkit.envs import EnvError, check_env, make
+from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
+from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
+
+from agentkit.collect import collect, play_episode
+from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
+from agentkit.prompts import PromptFormat, parse_action
+from agentkit.trajectory import read_episodes
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("textworld-cache")
+
+
+@pytest.fixture(scope="session")
+def custom_env(cache_dir):
+    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=cache_dir)
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("game_set", sorted(GAME_SETS))
+def test_check_env_passes_and_expert_wins_on_every_game_set(game_set, cache_dir):
+    env = make("textworld", game_set=game_set, n_games=2, cache_dir=cache_dir)
+    report = check_env(env, seeds=(0, 1))
+    assert report.mean_expert_return > 0
+
+
+def test_test_hard_split_is_harder_and_disjoint(cache_dir):
+    train = TextWorldEnv("custom", "train", n_games=1, cache_dir=cache_dir)
+    hard = TextWorldEnv("custom", "test_hard", n_games=1, cache_dir=cache_dir)
+    (train_game,) = (train.game(t) for t in train.task_ids())
+    (hard_game,) = (hard.game(t) for t in hard.task_ids())
+    assert hard_game.params["world_size"] > train_game.params["world_size"]
+    assert hard_game.params["quest_length"] > train_game.params["quest_length"]
+    assert check_env(hard, seeds=(0,)).mean_expert_steps >= hard_game.params["quest_length"]
+
+
+def test_split_seeds_are_disjoint_and_ranges_drawn_per_seed():
+    firsts = {split: set(zip(range(1000), games.split_seeds(split), strict=False)) for split in games.SPLITS}
+    seeds = [{seed for _, seed in pairs} for pairs in firsts.values()]
+    fresh = {seed for _, seed in zip(range(1000), games.split_seeds("train", generation_seed=7), strict=False)}
+    everything = seeds + [fresh]
+    assert sum(len(s) for s in everything) == len(set().union(*everything))
+    spec = games.split_params("custom", "train")
+    drawn = [games.concrete_params(spec, seed) for seed in range(50)]
+    assert drawn == [games.concrete_params(spec, seed) for seed in range(50)]
+    assert {d["world_size"] for d in drawn} == {3, 4, 5}
+
+
+def test_bad_parameters_are_named(cache_dir):
+    with pytest.raises(EnvError, match="unknown game_set 'tw-nope'"):
+        TextWorldEnv("tw-nope", cache_dir=cache_dir)
+    with pytest.raises(EnvError, match="no parameter 'rooms'"):
+        TextWorldEnv("custom", cache_dir=cache_dir, rooms=4)
+    with pytest.raises(EnvError, match=r"'quest_length'=\[4, 3\]"):
+        TextWorldEnv("custom", cache_dir=cache_dir, quest_length=[4, 3])
+    with pytest.raises(EnvError, match="unknown split 'dev'"):
+        TextWorldEnv("custom", "dev", cache_dir=cache_dir)
+    with pytest.raises(EnvError, match="generated no game.*level"):
+        TextWorldEnv("tw-coin_collector", n_games=1, cache_dir=cache_dir, level=500)
+
+
+def test_cached_games_are_reused_without_generating(custom_env, cache_dir, monkeypatch):
+    def refuse(*args):
+        raise AssertionError("the cache should have served these games")
+
+    monkeypatch.setattr(games, "_generate_or_error", refuse)
+    again = TextWorldEnv("custom", "train", n_games=3, cache_dir=cache_dir)
+    assert again.task_ids() == custom_env.task_ids()
+    manifest = json.loads((again.game(again.task_ids()[0]).path.parent / "manifest.json").read_text())
+    assert manifest["game_set"] == "custom" and len(manifest["games"]) >= 3
+
+
+def test_generation_seed_gives_a_fresh_reproducible_set(custom_env, cache_dir):
+    fresh = TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, generation_seed=5)
+    assert set(fresh.task_ids()).isdisjoint(custom_env.task_ids())
+    assert fresh.task_ids() == TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, generation_seed=5).task_ids()
+
+
+def test_first_observation_has_objective_and_no_banner(custom_env):
+    observation, info = custom_env.reset(seed=0)
+    assert "$$" not in observation and not observation.startswith((" ", "\n"))
+    assert not any(line.startswith(">") for line in observation.splitlines())
+    assert "-=" in observation  # the room title
+    assert info["max_score"] >= 1 and info["score"] == 0 and not info["won"]
+    assert info["admissible_actions"] and info["task_id"] == custom_env.task_ids()[0]
+
+
+def test_clean_observation_and_normalize_action():
+    raw = "\n\n   ____ \n  |  $$\\ \n\nWelcome!\n\n\n\nroom text\n\n>    -= Cellar =-0/1"
+    assert clean_observation(raw) == "Welcome!\n\nroom text"
+    assert normalize_action("  Take\tthe   KEY\n") == "take the key"
+
+
+def test_actions_are_normalised_and_inadmissible_ones_go_to_the_game(custom_env):
+    custom_env.reset(seed=0)
+    walkthrough = custom_env.game(custom_env.task_ids()[0]).walkthrough
+    observation, reward, terminated, _, info = custom_env.step("dance with the moon")
+    assert observation and observation != META_REPLY and reward == 0 and not terminated
+    observation, *_ = custom_env.step("QUIT")
+    assert observation == META_REPLY  # answered by the wrapper: the interpreter would wedge on yes/no
+    custom_env.step("  " + walkthrough[0].upper().replace(" ", "   "))
+    *_, info = custom_env.step(walkthrough[1])
+    while not info["won"]:
+        *_, info = custom_env.step(custom_env.expert_action())
+    assert info["score"] == info["max_score"]
+
+
+def test_expert_takes_over_after_random_play(custom_env):
+    rng = random.Random(3)
+    for seed in range(3):
+        _, info = custom_env.reset(seed=seed)
+        for _ in range(4):  # random moves, but no eating: that can make a quest item vanish
+            safe = [a for a in info["admissible_actions"] if not a.startswith("eat ")]
+            _, _, terminated, _, info = custom_env.step(rng.choice(safe))
+            if terminated:
+                break
+        truncated = False
+        while not (info["won"] or truncated):
+            _, _, _, truncated, info = custom_env.step(custom_env.expert_action())
+        assert info["won"] and info["score"] == info["max_score"]
+
+
+def test_step_limit_truncates(cache_dir):
+    env = TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, max_steps=2)
+    env.reset(seed=0)
+    assert env.step("look")[2:4] == (False, False)
+    assert env.step("look")[2:4] == (False, True)
+    with pytest.raises(EnvError, match="call reset"):
+        env.step("look")
+    with pytest.raises(EnvError, match="unknown task_id"):
+        env.reset(options={"task_id": "custom-999999"})
+
+
+def test_parse_action():
+    assert parse_action("Thought: the key opens it\nAction: Unlock box with key.") == (
+        "the key opens it",
+        "Unlock box with key",
+    )
+    assert parse_action("go north") == (None, "go north")
+    assert parse_action("action: `take apple`") == (None, "take apple")
+    assert parse_action("Thought: not sure yet") == ("not sure yet", None)
+    assert parse_action("I think\nwe should go") == (None, None)
+    assert parse_action("") == (None, None)
+    assert parse_action(None) == (None, None)  # type: ignore[arg-type]
+
+
+def test_prompt_messages_window_and_reply_format():
+    fmt = PromptFormat(history=1, thoughts=True)
+    steps = [("go north", "north room"), ("take key", "taken")]
+    messages = fmt.messages("goal: find key", steps, ["look", "go south"], ["explore", "grab it"])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1]["content"] == "goal: find key"  # the objective always stays
+    assert messages[2]["content"] == "Thought: grab it\nAction: take key"
+    assert messages[3]["content"] == "taken\nCommands: look, go south"
+    assert "Thought:" in fmt.system_prompt()
+    plain = PromptFormat(show_admissible=False, history=None)
+    assert plain.messages("goal", steps, ["look"])[-1]["content"] == "taken"
+    assert len(plain.messages("goal", steps)) == 6
+    assert parse_action(fmt.reply("take key", "grab it")) == ("grab it", "take key")
+    with pytest.raises(ValueError, match="history=-1"):
+        PromptFormat(history=-1)
+
+
+def test_play_episode_turns_follow_the_prompt_format(custom_env):
+    fmt = PromptFormat()
+    episode = play_episode(custom_env, ExpertPolicy(), custom_env.task_ids()[1], seed=1, prompt_format=fmt)
+    assert episode.success and episode.error is None and episode.score > 0
+    roles = [turn.role for turn in episode.turns]
+    assert roles[:2] == ["system", "user"] and roles[2:] == ["assistant", "user"] * episode.steps
+    assistant = [turn for turn in episode.turns if turn.role == "assistant"]
+    assert all(turn.loss and turn.text == f"Action: {turn.action}" for turn in assistant)
+    walkthrough = custom_env.game(episode.task_id).walkthrough
+    assert tuple(turn.action for turn in assistant) == walkthrough
+
+
+def test_random_policy_is_reproducible_per_episode(custom_env):
+    first = play_episode(custom_env, RandomPolicy(seed=4), custom_env.task_ids()[0], seed=0)
+    second = play_episode(custom_env, RandomPolicy(seed=4), custom_env.task_ids()[0], seed=0)
+    assert [t.action for t in first.turns] == [t.action for t in second.turns]
+    assert first.steps > 0
+    with pytest.raises(ValueError, match="unknown policy 'greedy'"):
+        make_policy("greedy")
+
+
+def test_missing_game_file_fails_only_its_episode(custom_env, cache_dir, tmp_path):
+    shutil.copytree(cache_dir, tmp_path / "cache")  # broken copies, the session's cache stays intact
+    env = TextWorldEnv("custom", n_games=3, cache_dir=tmp_path / "cache")
+    env.game(env.task_ids()[1]).path.unlink()
+    episodes = [play_episode(env, ExpertPolicy(), task_id, seed=0) for task_id in env.task_ids()]
+    assert [e.success for e in episodes] == [True, False, True]
+    assert "is missing" in episodes[1].error
+
+
+def test_collect_writes_trajectories_and_survives_a_corrupt_game(custom_env, cache_dir, tmp_path):
+    shutil.copytree(cache_dir, tmp_path / "cache")
+    kwargs = {"game_set": "custom", "n_games": 3, "cache_dir": str(tmp_path / "cache")}
+    broken = TextWorldEnv(**kwargs).game(custom_env.task_ids()[1]).path
+    broken.write_bytes(broken.read_bytes()[:3000])  # a truncated story file: the interpreter exits
+    out = tmp_path / "expert.jsonl"
+    summary = collect("textworld", kwargs, ExpertPolicy(), 4, out, step_timeout=20, progress=False)
+    episodes, skipped = read_episodes(out)
+    assert skipped == 0 and [e.task_id for e in episodes] == custom_env.task_ids() + custom_env.task_ids()[:1]
+    assert [e.success for e in episodes] == [True, False, True, True]
+    assert "Story file read error" in episodes[1].error
+    assert (summary.episodes, summary.successes, summary.errors) == (4, 3, 1)
