@@ -34,6 +34,12 @@ register(
     "Offline text Minecraft: craft a target item from real Minecraft 1.16 recipes",
 )
 register(
+    "plancraft",
+    "agentkit.envs.minecraft.plancraft:PlancraftEnv",
+    "Plancraft: craft on a 3x3 grid with move/smelt/impossible actions; its optimal planner is the expert",
+    extra="minecraft",
+)
+register(
     "minedojo",
     "agentkit.envs.minecraft.minedojo:MineDojoEnv",
     "MineDojo tasks with text observations and actions (only where MineDojo, gym 0.21 and JDK 8 are installed)",
