@@ -36,7 +36,7 @@ def clean_observation(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines[start:])).strip()
 
 
-def _start(game: GameRecord, *, admissible: bool, policy: bool = False) -> Any:
+def start_game(game: GameRecord, *, admissible: bool, policy: bool = False) -> Any:
     """A TextWorld Environment for the game; `policy_commands` is opt-in as it costs 2-4x per step."""
     import textworld
 
@@ -129,7 +129,7 @@ class TextWorldEnv(TextEnv):
         self._state = state
         self._commands = []
         self._steps = 0
-        self._expert = Expert(game, self._commands, lambda: _start(game, admissible=False, policy=True))
+        self._expert = Expert(game, self._commands, lambda: start_game(game, admissible=False, policy=True))
         self._score = float(state["score"])
         self._done = False
         observation = clean_observation(state.feedback)
@@ -184,7 +184,7 @@ class TextWorldEnv(TextEnv):
         self._close_game()
         if not game.path.exists():
             raise EnvError(f"game file {game.path} is missing; delete its manifest entry or the cache")
-        self._tw = _start(game, admissible=self.admissible_actions)
+        self._tw = start_game(game, admissible=self.admissible_actions)
         self._game = game
 
     def _close_game(self) -> None:
