@@ -1,0 +1,165 @@
+"""Grade a predictions file for a benchmark task: per-item results in input order, plus a summary.
+
+A predictions file is JSONL, one item a line: `question` and either `completion` (a string, or null for a
+generation that failed) or `completions` (a list, for pass@k and maj@k). The reference answer comes from
+the line's own answer field when it has one, else from the task's data, matched by question text. Other
+fields are kept. `completion_tokens` (an int, or one int per completion) gives completion lengths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentkit.eval.metrics import ItemResult, summarize
+from agentkit.eval.tasks import Task, TaskError, get_task
+
+RESULTS_FILE = "results.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+class PredictionsError(ValueError):
+    """A malformed predictions line; the message names the file, the line and the field."""
+
+
+def _normalize(question: str) -> str:
+    return " ".join(question.split())
+
+
+def _read_predictions(path: Path, limit: int | None) -> list[tuple[str, dict[str, Any]]]:
+    """(where, record) per non-blank line, validated."""
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if limit is not None and len(records) >= limit:
+                break
+            if not line.strip():
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PredictionsError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise PredictionsError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            question = record.get("question")
+            if not isinstance(question, str):
+                raise PredictionsError(f"{where}: field 'question' must be a string, got {question!r:.60}")
+            _completions(record, where)
+            records.append((where, record))
+    return records
+
+
+def _completions(record: dict[str, Any], where: str) -> list[str | None]:
+    if ("completion" in record) == ("completions" in record):
+        raise PredictionsError(f"{where}: needs exactly one of the fields 'completion' and 'completions'")
+    if "completion" in record:
+        completions = [record["completion"]]
+    else:
+        completions = record["completions"]
+        if not isinstance(completions, list) or not completions:
+            raise PredictionsError(f"{where}: field 'completions' must be a non-empty list, got {completions!r:.60}")
+    for completion in completions:
+        if completion is not None and not isinstance(completion, str):
+            raise PredictionsError(f"{where}: completions must be strings or null, got {completion!r:.60}")
+    return completions
+
+
+def _token_counts(
+    record: dict[str, Any], completions: list[str | None], where: str, count_tokens: Callable[[str], int] | None
+) -> list[int] | None:
+    if "completion_tokens" in record:
+        counts = record["completion_tokens"]
+        counts = [counts] if isinstance(counts, int) and "completion" in record else counts
+        if not (isinstance(counts, list) and len(counts) == len(completions)
+                and all(isinstance(c, int) and not isinstance(c, bool) for c in counts)):
+            raise PredictionsError(
+                f"{where}: field 'completion_tokens' must give one int per completion, got {counts!r:.60}"
+            )
+        return counts
+    if count_tokens is not None:
+        return [count_tokens(c) if c else 0 for c in completions]
+    return None
+
+
+def grade_predictions(
+    task: str | Task,
+    predictions: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    limit: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> dict[str, Any]:
+    """Grade `predictions` against `task` (a name, a YAML path or a Task); write and return the summary.
+
+    Writes `out_dir/results.jsonl` (input order, input fields kept, plus `reference`, `extracted` and
+    `correct`: scalars for `completion`, lists for `completions`) and `out_dir/summary.json`. `split`
+    picks the task split used to look up references (the task's own by default); `limit` grades the first
+    N lines; `count_tokens` measures completions that carry no `completion_tokens`.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    predictions = Path(predictions)
+    if not predictions.is_file():
+        raise PredictionsError(f"no such predictions file: {str(predictions)!r}")
+    records = _read_predictions(predictions, limit)
+    if not records:
+        raise PredictionsError(f"{predictions}: no predictions in the file")
+    docs_by_question: dict[str, dict[str, Any]] | None = None
+    rows, items = [], []
+    for where, record in records:
+        doc = record
+        if task.fields.answer not in record:
+            if docs_by_question is None:
+                docs_by_question = {_normalize(doc[task.fields.question]): doc for doc in task.docs(split)}
+            doc = docs_by_question.get(_normalize(record["question"]))
+            if doc is None:
+                raise PredictionsError(
+                    f"{where}: question not in task {task.name!r} split {split or task.split!r} and the line has"
+                    f" no {task.fields.answer!r} field: {record['question'][:60]!r}"
+                )
+        try:
+            reference = task.reference(doc)
+        except TaskError as exc:
+            raise PredictionsError(f"{where}: {exc}") from None
+        completions = _completions(record, where)
+        graded = [task.grade(completion, reference) for completion in completions]
+        extracted = [answer for answer, _ in graded]
+        correct = [ok for _, ok in graded]
+        group = record.get(task.group_by, doc.get(task.group_by)) if task.group_by else None
+        items.append(ItemResult(reference, extracted, correct, _token_counts(record, completions, where, count_tokens),
+                                None if group is None else str(group)))
+        single = "completion" in record
+        rows.append({**record, "reference": reference, "extracted": extracted[0] if single else extracted,
+                     "correct": correct[0] if single else correct})
+    summary = {"task": task.name, "split": split or task.split, **summarize(items, task.metrics, task.equivalent)}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path, summary_path = out_dir / RESULTS_FILE, out_dir / SUMMARY_FILE
+    summary.update(predictions=str(predictions), results=str(results_path))
+    _write_atomically(results_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    _write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file so a killed run never leaves a half-written results file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a markdown table, metrics first (for the CLI to print)."""
+    lines = ["| metric | value |", "|---|---|"]
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            lines += [f"| {key}[{group}] | {share:.4f} |" for group, share in value.items()]
+        elif isinstance(value, float):
+            lines.append(f"| {key} | {value:.4f} |")
+        elif key not in ("predictions", "results"):
+            lines.append(f"| {key} | {value} |")
+    return "\n".join(lines)
