@@ -255,6 +255,16 @@ def test_bad_actions_get_a_helpful_observation(table_env, action, observation):
     assert (reward, terminated, truncated, info["won"]) == (0.0, False, False, False)
 
 
+def test_and_separates_ingredients_unless_it_is_part_of_a_name():
+    env = TextCraftEnv(split=split_of("flint_and_steel"))
+    env.reset(options={"task_id": "flint_and_steel"})
+    assert "Unknown item 'iron ingot and 1 flint'" in env.step("get 1 iron ingot and 1 flint")[0]
+    env.step("get 1 iron ingot")
+    env.step("get 1 flint")
+    obs, reward, *_ = env.step("craft 1 flint and steel using 1 iron ingot and 1 flint")
+    assert obs.startswith("Crafted 1 flint and steel") and reward == 1.0
+
+
 def test_a_failed_craft_takes_nothing(table_env):
     table_env.step("get 1 oak log")
     table_env.step("craft 4 oak planks using 1 oak log")

@@ -217,7 +217,7 @@ class TextCraftEnv(TextEnv):
         if isinstance(output, Ingredient) or output not in self.book.recipes:
             name = output.name if isinstance(output, Ingredient) else display(output)
             raise _ActionError(f"There is no crafting recipe for {name}.")
-        inputs = [self._counted(part) for part in re.split(r",|\band\b", inputs_text) if part.strip()]
+        inputs = self._inputs(inputs_text)
         for recipe in self.book.recipes[output]:
             times = _applications(recipe, inputs)
             if times is None:
@@ -230,6 +230,19 @@ class TextCraftEnv(TextEnv):
             return f"Crafted {made} {display(output)}", output
         options = "; ".join(r.command() for r in self.book.recipes[output])
         raise _ActionError(f"Could not craft {display(output)} from those ingredients. Recipes: {options}.")
+
+    def _inputs(self, text: str) -> list[tuple[int, str | Ingredient]]:
+        """Comma-separated `N ITEM`s; `and` also separates, unless it belongs to a name (flint and steel)."""
+        entries = []
+        for part in filter(str.strip, text.split(",")):
+            try:
+                entries.append(self._counted(part))
+            except _ActionError:
+                pieces = [piece for piece in re.split(r"\band\b", part) if piece.strip()]
+                if len(pieces) < 2:
+                    raise
+                entries += [self._counted(piece) for piece in pieces]
+        return entries
 
     def _consume(self, inputs: list[tuple[int, str | Ingredient]]) -> None:
         """Take the inputs out of the inventory, or raise naming the first shortfall (nothing is taken)."""
