@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 _CONTRACTIONS = {
     "isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't": "were not", "doesn't": "does not",
@@ -94,6 +95,7 @@ class Normalized:
     negated: bool
 
 
+@lru_cache(maxsize=65536)
 def normalize(question: str) -> Normalized:
     words = [_CONTRACTIONS.get(word, word) for word in fold(question).split()]
     words = " ".join(words).split()
@@ -110,6 +112,7 @@ def normalize(question: str) -> Normalized:
     return Normalized(" ".join(words), negated)
 
 
+@lru_cache(maxsize=65536)
 def phrase_key(phrasing: str) -> str:
     """The lookup key of a phrasing written in the data files (same normalisation, no negation)."""
     return normalize(phrasing).text
