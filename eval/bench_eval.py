@@ -17,11 +17,13 @@ from typing import Any
 from agentkit.eval.metrics import ItemResult, summarize
 from agentkit.eval.tasks import Task, TaskError, get_task
 
+from agentkit.errors import AgentkitError
+
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 
 
-class PredictionsError(ValueError):
+class PredictionsError(AgentkitError, ValueError):
     """A malformed predictions line; the message names the file, the line and the field."""
 
 

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from agentkit.errors import AgentkitError
+
 METHODS = ("marker", "boxed", "cue", "last_number")
 EXPLICIT_METHODS = ("marker", "boxed", "cue")
 ABS_TOLERANCE = Fraction(1, 10**6)  # six decimal places, as math-verify rounds floats
@@ -58,7 +60,7 @@ _LEADING_LATEX = re.compile(
 _HEDGE = re.compile(r"\bor\b|\band/or\b", re.IGNORECASE)
 
 
-class GraderError(ValueError):
+class GraderError(AgentkitError, ValueError):
     """A bad grader option or a reference answer that cannot be read."""
 
 

@@ -36,12 +36,14 @@ import jinja2
 import yaml
 from agentkit.eval.grader import METHODS, GraderError, check_methods, extract, is_equivalent, reference_answer
 
+from agentkit.errors import AgentkitError
+
 GRADERS = ("numeric", "math")
 METRICS = ("accuracy", "pass@k", "maj@k", "mean_completion_tokens")
 GENERATORS = {"arithmetic": "agentkit.eval.arithmetic:generate_split"}
 
 
-class TaskError(ValueError):
+class TaskError(AgentkitError, ValueError):
     """A bad task file, an unknown task, or a data row the task cannot use; the message names the culprit."""
 
 
