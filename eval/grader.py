@@ -8,7 +8,7 @@ plain number (LaTeX expressions, intervals, matrices) goes to `math-verify`.
 Extraction rules, tried in the order of `methods` (the first method that yields an answer wins):
 - `marker`: the number after the last GSM8K `####`.
 - `boxed`: the content of the last `\\boxed{...}` (or `\\fbox{...}`), as a number when it is one.
-- `cue`: the last answer cue ("answer is", "answer:", "final answer is", ...) that is followed by a number.
+- `cue`: the last answer cue ("answer is", "answer:", "final answer is", `<answer>`, ...) followed by a number.
   Its answer span runs to the end of that sentence or line; when the span holds an equation the part
   after its last "=" counts. The first number of the span is the answer, so "The answer is 18 apples,
   2 more than Ann has" gives 18. A hedge between different numbers ("18 or 20") gives no answer, so a
@@ -46,7 +46,8 @@ _NUMBER = re.compile(
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([-−]?\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 _LATEX_FRAC_DIGITS = re.compile(r"\\[dt]?frac(\d)(\d)")
 _CUE = re.compile(
-    r"(?:final\s+answer|answer)\s*(?:\*\*)?\s*(?:is\b:?|:|=|would\s+be\b|will\s+be\b|should\s+be\b)\s*(?:\*\*)?",
+    r"(?:final\s+answer|answer)\s*(?:\*\*)?\s*(?:is\b:?|:|=|would\s+be\b|will\s+be\b|should\s+be\b)\s*(?:\*\*)?"
+    r"|<answer>",
     re.IGNORECASE,
 )
 _MARKER = re.compile(r"####")

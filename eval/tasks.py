@@ -152,7 +152,13 @@ class Task:
             raise TaskError(f"{self.name}: field {self.fields.answer!r}: {exc}") from None
 
     def grade(self, completion: str | None, reference: str) -> tuple[str | None, bool]:
-        """(extracted answer, whether it equals the reference) for one completion."""
+        """(extracted answer, whether it equals the reference) for one completion.
+
+        The completion is first cut at the task's stop strings, so text a backend generated past a stop
+        (a model inventing the next "Question:") is graded the same whichever backend produced it.
+        """
+        for stop in self.generation.stop if completion else ():
+            completion = completion.split(stop, 1)[0]
         answer = extract(completion, self.extract).answer
         return answer, is_equivalent(answer, reference, symbolic=self.grader == "math")
 

@@ -102,6 +102,13 @@ def test_bad_task_files_name_the_bad_key(tmp_path: Path, changes: dict, message:
         load_task(write_task(tmp_path, yaml.safe_dump(raw)))
 
 
+def test_grading_cuts_the_completion_at_the_task_stop_strings() -> None:
+    task = get_task("gsm8k")
+    assert "\nQuestion:" in task.generation.stop
+    completion = "9 * 2 = 18. The answer is 18.\nQuestion: Tom has 3 pens.\nAnswer: The answer is 3."
+    assert task.grade(completion, "18") == ("18", True)
+
+
 def test_bad_data_rows_name_the_line_and_field(tmp_path: Path) -> None:
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"question": "ok?", "answer": "#### 1"}\n{"question": "no answer"}\n', encoding="utf-8")

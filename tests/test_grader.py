@@ -40,6 +40,7 @@ LABELLED = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").spl
         (r"Final Answer: The final answer is $\frac{\sqrt{3}}{2}$. I hope it is correct.", r"\frac{\sqrt{3}}{2}"),
         ("The answer is:\n\n**42**", "42"),
         ("Answer: (16 - 3 - 4) * 2 = 18", "18"),
+        ("<think>16 - 7 = 9, 9 * 2 = 18</think>\n<answer> 18 </answer>", "18"),
     ],
 )
 def test_extracts_each_answer_form(completion: str, expected: str) -> None:
