@@ -6,7 +6,8 @@ Numbers are compared by value to six decimal places (fast, no sympy); anything t
 plain number (LaTeX expressions, intervals, matrices) goes to `math-verify`.
 
 Extraction rules, tried in the order of `methods` (the first method that yields an answer wins):
-- `marker`: the number after the last GSM8K `####`.
+- `marker`: the number after the last GSM8K `####` whose line holds just a number (so markdown
+  headings like "#### Step 2" are skipped).
 - `boxed`: the content of the last `\\boxed{...}` (or `\\fbox{...}`), as a number when it is one.
 - `cue`: the last answer cue ("answer is", "answer:", "final answer is", `<answer>`, ...) followed by a number.
   Its answer span runs to the end of that sentence or line; when the span holds an equation the part
@@ -36,6 +37,7 @@ MATH_VERIFY_TIMEOUT_S = 5
 _NUMBER = re.compile(
     r"""
     (?<![\w.])                              # not the tail of a word or of a decimal
+    (?=[-−]?\.?\d)                          # a digit follows: no empty matches
     (?P<sign>[-−])?
     (?P<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)?  # 1,080 or 1080
     (?P<dec>\.\d+)?
