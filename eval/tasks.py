@@ -13,6 +13,7 @@ file. Unknown keys are errors that name the key, so a typo never silently falls 
     split: test
     fields: {question: question, answer: answer}
     prompt: "Question: {{ question }}\\nAnswer:"        # Jinja, fields of the row as variables
+    fewshot: {n: 0, split: train, seed: 0, target: " {{ answer }}", separator: "\\n\\n"}  # solved examples first
     extract: [marker, boxed, cue, last_number]          # see agentkit.eval.grader
     grader: numeric                                     # numeric | math (math-verify for LaTeX)
     generation: {max_tokens: 512, temperature: 0.0, top_p: 1.0, n: 1, stop: [], seed: 0}
@@ -27,6 +28,7 @@ import importlib
 import inspect
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -70,6 +72,21 @@ class DataSource:
 
 
 @dataclass(frozen=True)
+class FewShot:
+    """Solved examples put before each prompt (base models need them to follow the answer format).
+
+    The same `n` examples, drawn with `seed` from `split`, precede every prompt; a row is never its own
+    example. Each example is its rendered prompt followed by the `target` template.
+    """
+
+    n: int = 0
+    split: str = "train"
+    seed: int = 0
+    target: str = " {{ answer }}"
+    separator: str = "\n\n"
+
+
+@dataclass(frozen=True)
 class Fields:
     question: str = "question"
     answer: str = "answer"
@@ -85,6 +102,7 @@ class Task:
     split: str = "test"
     fields: Fields = field(default_factory=Fields)
     prompt: str = "{{ question }}"
+    fewshot: FewShot = field(default_factory=FewShot)
     extract: list[str] = field(default_factory=lambda: list(METHODS))
     grader: str = "numeric"
     generation: Generation = field(default_factory=Generation)
@@ -110,11 +128,16 @@ class Task:
             self._check_generator_args(where)
         if self.generation.n < 1:
             raise TaskError(f"{where}: generation.n must be >= 1, got {self.generation.n}")
-        try:
-            template = _JINJA.from_string(self.prompt)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TaskError(f"{where}: prompt is not a valid template: {exc}") from None
-        object.__setattr__(self, "_template", template)
+        if self.fewshot.n < 0:
+            raise TaskError(f"{where}: fewshot.n must be >= 0, got {self.fewshot.n}")
+        templates = {}
+        for key, text in (("prompt", self.prompt), ("fewshot.target", self.fewshot.target)):
+            try:
+                templates[key] = _JINJA.from_string(text)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TaskError(f"{where}: {key} is not a valid template: {exc}") from None
+        object.__setattr__(self, "_templates", templates)
+        object.__setattr__(self, "_examples", None)  # few-shot examples, drawn on first use
 
     def _check_generator_args(self, where: str) -> None:
         if self.data.generator not in GENERATORS:
@@ -136,11 +159,33 @@ class Task:
         return rows[:limit] if limit is not None else rows
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
-        """The prompt for one row; a field the template uses but the row lacks is an error naming it."""
+        """The prompt for one row, after the few-shot examples; a field the template uses but a row lacks
+        is an error naming it."""
+        parts = [
+            self._render("prompt", example) + self._render("fewshot.target", example)
+            for example in self._fewshot_examples(doc)
+        ]
+        return self.fewshot.separator.join(parts + [self._render("prompt", doc)])
+
+    def _render(self, key: str, doc: dict[str, Any]) -> str:
         try:
-            return self._template.render(**doc)
+            return self._templates[key].render(**doc)
         except jinja2.UndefinedError as exc:
-            raise TaskError(f"{self.path or self.name}: prompt uses a field the row lacks ({exc.message})") from None
+            raise TaskError(f"{self.path or self.name}: {key} uses a field the row lacks ({exc.message})") from None
+
+    def _fewshot_examples(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.fewshot.n == 0:
+            return []
+        if self._examples is None:
+            pool = self.docs(split=self.fewshot.split)
+            order = random.Random(self.fewshot.seed).sample(range(len(pool)), len(pool))
+            # One spare, so that a row drawn as an example can be swapped out when it is the question itself.
+            object.__setattr__(self, "_examples", [pool[i] for i in order[: self.fewshot.n + 1]])
+        question = doc.get(self.fields.question)
+        examples = [ex for ex in self._examples if ex.get(self.fields.question) != question][: self.fewshot.n]
+        if len(examples) < self.fewshot.n:
+            raise TaskError(f"{self.name}: fewshot.n={self.fewshot.n} but split {self.fewshot.split!r} is too small")
+        return examples
 
     def reference(self, doc: dict[str, Any]) -> str:
         """The gold answer of a row (GSM8K's `#### n`, a `\\boxed{}` or a bare answer)."""
@@ -218,7 +263,7 @@ def _import(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-_NESTED = {"data": DataSource, "fields": Fields, "generation": Generation}
+_NESTED = {"data": DataSource, "fields": Fields, "generation": Generation, "fewshot": FewShot}
 
 
 def _build(cls: type, raw: Any, path: str, prefix: str = "") -> Any:

@@ -37,7 +37,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_packaged_tasks_load_and_validate() -> None:
-    assert {"gsm8k", "arithmetic", "math500"} <= set(list_tasks())
+    assert {"gsm8k", "gsm8k_5shot", "arithmetic", "math500"} <= set(list_tasks())
     for name in list_tasks():
         task = get_task(name)
         assert task.name == name and task.description
@@ -90,6 +90,8 @@ BASE_TASK = {
         ({"metrics": ["accuracy", "f1"]}, "unknown metric 'f1'"),
         ({"name": None}, "missing key 'name'"),
         ({"prompt": "{{ question "}, "prompt is not a valid template"),
+        ({"fewshot": {"n": -1}}, "fewshot.n must be >= 0"),
+        ({"fewshot": {"shots": 5}}, "unknown key 'fewshot.shots'"),
         ({"data": {"generator": "arithmetic", "args": {"levls": [1]}}}, "data.args: got an unexpected keyword"),
         ({"data": {"generator": "dice"}}, "unknown data.generator 'dice'"),
         ({"data": {"hub": {"path": "x"}, "generator": "arithmetic"}}, "exactly one of jsonl, hub, generator"),
@@ -100,6 +102,25 @@ def test_bad_task_files_name_the_bad_key(tmp_path: Path, changes: dict, message:
     raw = {key: value for key, value in {**BASE_TASK, **changes}.items() if value is not None}
     with pytest.raises(TaskError, match=message):
         load_task(write_task(tmp_path, yaml.safe_dump(raw)))
+
+
+def test_fewshot_examples_precede_the_prompt_and_never_include_the_question(tmp_path: Path) -> None:
+    questions = [f"What is {i} + {i}?" for i in range(4)]
+    write_jsonl(tmp_path / "rows.jsonl", [{"question": q, "answer": f"#### {2 * i}"} for i, q in enumerate(questions)])
+    fewshot = {"n": 3, "split": "test", "seed": 1, "target": " {{ answer }}", "separator": "\n--\n"}
+    raw = {**BASE_TASK, "fewshot": fewshot}
+    task = load_task(write_task(tmp_path, yaml.safe_dump(raw)))
+    docs = task.docs()
+    for doc in docs:
+        blocks = task.render_prompt(doc).split("\n--\n")
+        assert len(blocks) == 4 and blocks[-1] == f"Q: {doc['question']}\nA:"
+        shown = [block.split("\n")[0][3:] for block in blocks[:-1]]
+        assert doc["question"] not in shown and len(set(shown)) == 3
+        assert all(block.startswith("Q: ") and "\nA: #### " in block for block in blocks[:-1])
+    assert task.render_prompt(docs[0]) == load_task(task.path).render_prompt(docs[0])  # same seed, same examples
+    too_many = load_task(write_task(tmp_path, yaml.safe_dump({**raw, "fewshot": {"n": 4, "split": "test"}})))
+    with pytest.raises(TaskError, match="fewshot.n=4 but split 'test' is too small"):
+        too_many.render_prompt(docs[0])
 
 
 def test_grading_cuts_the_completion_at_the_task_stop_strings() -> None:
