@@ -155,7 +155,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as a markdown table, metrics first (for the CLI to print)."""
+    """The summary as a markdown table of metric and value (for the CLI to print)."""
     lines = ["| metric | value |", "|---|---|"]
     for key, value in summary.items():
         if isinstance(value, dict):

@@ -12,8 +12,8 @@ Extraction rules, tried in the order of `methods` (the first method that yields 
 - `cue`: the last answer cue ("answer is", "answer:", "final answer is", `<answer>`, ...) followed by a number.
   Its answer span runs to the end of that sentence or line; when the span holds an equation the part
   after its last "=" counts. The first number of the span is the answer, so "The answer is 18 apples,
-  2 more than Ann has" gives 18. A hedge between different numbers ("18 or 20") gives no answer, so a
-  policy trained on this reward cannot gain by listing candidates.
+  2 more than Ann has" gives 18. A hedge between different numbers ("18 or 20") is not an answer,
+  as a human grader would mark it, so it gets none (later methods are not tried).
 - `last_number`: the last number in the completion (chain of thought usually ends with the result).
 Numbers may carry a sign, thousands separators, decimals, a percent sign or currency; `a/b` and
 `\\frac{a}{b}` are fractions. Number words ("eighteen") are not read.

@@ -68,7 +68,7 @@ def test_the_last_cue_wins_after_a_self_correction() -> None:
 
 
 def test_a_hedge_between_two_numbers_gets_no_answer() -> None:
-    """Listing candidates must not earn reward, even though the last number would be right."""
+    """A hedge is wrong even when one of its numbers is right, as a human grader marks it."""
     result = extract("The answer is 16 or 18.")
     assert (result.answer, result.method) == (None, "hedged")
     assert extract_answer("The answer is 18 (or 18.0).") == "18"
