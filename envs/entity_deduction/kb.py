@@ -273,9 +273,11 @@ def _load_celebrities() -> KnowledgeBase:
             death_year = None if died == "-" else int(died)
         except ValueError as exc:
             raise KnowledgeBaseError(f"{where}: years of {names[0]!r} must be integers or '-': {exc}") from exc
-        if sex not in ("M", "F"):
-            raise KnowledgeBaseError(f"{where}: sex of {names[0]!r} must be M or F, got {sex!r}")
+        if sex not in ("M", "F", "X"):
+            raise KnowledgeBaseError(f"{where}: sex of {names[0]!r} must be M, F or X (non-binary), got {sex!r}")
         facts: dict[str, bool] = {"alive": death_year is None, "male": sex == "M"}
+        if sex != "X":
+            facts["female"] = sex == "F"
         facts.update({name: False for name in flags})
         for name, value in _parse_values(values, flags, where).items():
             if value is None:
