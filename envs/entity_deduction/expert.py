@@ -9,8 +9,9 @@ take over a game that another player started.
 
 from __future__ import annotations
 
-import numpy as np
+import random
 
+import numpy as np
 from agentkit.envs.entity_deduction.judges import NO, YES, KnowledgeBaseJudge
 from agentkit.envs.entity_deduction.kb import Entity, KnowledgeBase
 
@@ -69,3 +70,33 @@ class ExpertQuestioner:
             if question not in asked:
                 return question
         return guess_question(self.kb.entities[indices[0]])
+
+
+class RandomQuestioner(ExpertQuestioner):
+    """The lower baseline: questions drawn at random from the expert's pool instead of the best split.
+
+    With `track_candidates` it still filters candidates by the answers and guesses once `GUESS_AT` remain (so
+    the gap to the expert is what choosing the question is worth); without it, it draws uniformly from the
+    pool of attribute questions and guesses of every entity, and wins only by luck.
+    """
+
+    def __init__(self, kb: KnowledgeBase, seed: int = 0, track_candidates: bool = True) -> None:
+        super().__init__(kb)
+        self.rng = random.Random(seed)
+        self.track_candidates = track_candidates
+
+    def next_question(self, history: list[tuple[str, str]]) -> str:
+        asked = {question for question, _ in history}
+        if not self.track_candidates:
+            pool = [q for q in [*self.questions, *map(guess_question, self.kb.entities)] if q not in asked]
+            return self.rng.choice(pool)
+        indices = np.flatnonzero(self.candidates(history))
+        if len(indices) > GUESS_AT:
+            yes = self.values[indices].sum(axis=0)
+            useful = [q for q, n in zip(self.questions, yes, strict=True) if 0 < n < len(indices) and q not in asked]
+            if useful:
+                return self.rng.choice(useful)
+        for index in indices:
+            if (question := guess_question(self.kb.entities[index])) not in asked:
+                return question
+        return self.rng.choice([q for q in self.questions if q not in asked])

@@ -12,7 +12,8 @@ entry missing from the base) raises `KnowledgeBaseError` naming the file, line a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -243,7 +244,8 @@ def _load_celebrities() -> KnowledgeBase:
                 raise KnowledgeBaseError(f"celebrities_attributes.json: country {country!r}: unknown region {region!r}")
         name = "from_" + fold(country).replace(" ", "_")
         phrasings = [f"is it from {country}", f"is it {entry['demonym']}", f"is it {entry['demonym']} person",
-                     f"is it citizen of {country}", f"does it come from {country}", f"is its nationality {entry['demonym']}",
+                     f"is it citizen of {country}", f"does it come from {country}",
+                     f"is its nationality {entry['demonym']}",
                      *entry.get("phrasings", ())]
         attributes[name] = Attribute(name, _question(phrasings[1]), tuple(phrasings), (), f"a national of {country}")
         countries[country] = (name, entry["regions"])
@@ -265,7 +267,8 @@ def _load_celebrities() -> KnowledgeBase:
             continue
         if len(parts) != 7:
             raise KnowledgeBaseError(
-                f"{where}: expected `names :: born :: died :: sex :: countries :: occupations :: flags`, got {content!r}"
+                f"{where}: expected `names :: born :: died :: sex :: countries :: occupations :: flags`, "
+                f"got {content!r}"
             )
         born, died, sex, nations, jobs, values = parts[1:]
         try:
@@ -303,6 +306,8 @@ def _load_celebrities() -> KnowledgeBase:
         for year in BIRTH_YEAR_GRID:
             facts[f"born_before_{year}"] = birth_year < year
         entities.append(Entity(names[0], names, occupations, facts, birth_year, death_year, note))
+    for name, attribute in attributes.items():  # the expert asks "Is this person ...?", not "Is it ...?"
+        attributes[name] = replace(attribute, question=re.sub(r"\bit\b", "this person", attribute.question, count=1))
     return KnowledgeBase("celebrities", attributes, entities, excluded)
 
 

@@ -30,7 +30,8 @@ def check_list_and_split(entity_list: str, split: str) -> None:
 def read_list(entity_list: str, split: str) -> list[tuple[str, ...]]:
     """The entries of one split in file order, each a tuple of its names (the first is the main one)."""
     check_list_and_split(entity_list, split)
-    path = resources.files("agentkit.envs.entity_deduction") / "data" / "lists" / _FILES[entity_list].format(split=split)
+    lists = resources.files("agentkit.envs.entity_deduction") / "data" / "lists"
+    path = lists / _FILES[entity_list].format(split=split)
     entries: list[tuple[str, ...]] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
