@@ -134,6 +134,7 @@ def test_a_phrasing_claimed_by_two_attributes_fails_on_load(monkeypatch):
         ("Is it a penguin?", "No"),  # names another entity
         ("Is it a bird?", "Yes"),
         ("Is it an African animal?", "Yes"),
+        ("Is it a wild animal?", "Yes"),
     ],
 )
 def test_things_judge_answers(things_judge, question, answer):
@@ -162,6 +163,30 @@ def test_things_judge_answers(things_judge, question, answer):
 )
 def test_celebrities_judge_answers(celebrities_judge, question, answer):
     assert celebrities_judge.judge(celebrities_judge.kb.entity("Marie Curie"), question).answer == answer
+
+
+def test_a_name_that_is_also_an_adjective_is_a_guess_only_with_an_article(things_judge):
+    tiger = things_judge.kb.entity("Tiger")
+    assert things_judge.judge(tiger, "Is it orange?").answer == "Maybe"  # a colour question it cannot answer
+    assert things_judge.judge(tiger, "Is it an orange?").answer == "No"
+    assert things_judge.judge(things_judge.kb.entity("Orange"), "Is it an orange?").answer == "Bingo!"
+
+
+@pytest.mark.parametrize(
+    ("person", "question", "answer"),
+    [
+        ("Barack Obama", "Was he a US president?", "Yes"),
+        ("Nelson Mandela", "Was he a US president?", "No"),
+        ("Barack Obama", "Has this person won the Nobel Peace Prize?", "Yes"),
+        ("Barack Obama", "Is the person fictional?", "No"),
+        ("Confucius", "Was this person born before 500 BC?", "Yes"),
+        ("Confucius", "Was he born in the 6th century BC?", "Yes"),
+        ("Hikaru Utada", "Is this person a man?", "No"),
+        ("Hikaru Utada", "Is this person a woman?", "Maybe"),  # non-binary
+    ],
+)
+def test_derived_flags_years_and_unknown_values(celebrities_judge, person, question, answer):
+    assert celebrities_judge.judge(celebrities_judge.kb.entity(person), question).answer == answer
 
 
 def test_accents_and_aliases_name_the_entity(celebrities_judge):

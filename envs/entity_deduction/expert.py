@@ -20,6 +20,8 @@ GUESS_AT = 2
 
 
 def guess_question(entity: Entity) -> str:
+    if entity.adjective:  # "Is it an orange?", not "Is it orange?" (a colour question)
+        return f"Is it {'an' if entity.name[0].lower() in 'aeiou' else 'a'} {entity.name.lower()}?"
     return f"Is it {entity.name}?"
 
 

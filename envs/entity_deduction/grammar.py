@@ -35,7 +35,7 @@ _POSSESSIVES = {"his": "its", "her": "its", "their": "its", "his or her": "its",
 _VERB_AGREEMENT = {"are it": "is it", "were it": "was it", "do it": "does it", "have it": "has it"}
 _DROPPED_WORDS = frozenset(
     "a an the usually typically generally commonly normally often mostly mainly primarily really actually "
-    "currently still some any ever famous famously professional well-known notable".split()
+    "currently still some any ever famous famously professional well-known notable former".split()
 )
 _DROPPED_PHRASES = sorted(
     ["best known as", "known as", "known for being", "famous for being", "mainly known as", "well known",

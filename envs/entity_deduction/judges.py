@@ -17,6 +17,7 @@ from typing import Protocol
 from agentkit.envs.base import EnvError
 from agentkit.envs.entity_deduction.grammar import (
     YearQuestion,
+    fold,
     guess_object,
     normalize,
     parse_year_question,
@@ -48,6 +49,11 @@ def names_entity(entity: Entity, question: str) -> bool:
     return any(variant in aliases for variant in plural_variants(guess_object(normalized.text)))
 
 
+def _with_article(question: str, name: str) -> bool:
+    """Whether `name` follows "a", "an" or "the" in the question ("is it an orange" vs "is it orange")."""
+    return re.search(rf"\b(a|an|the) {re.escape(name)}", fold(question)) is not None
+
+
 def _lived_during(entity: Entity, question: YearQuestion) -> bool:
     assert entity.birth_year is not None
     end = entity.death_year if entity.death_year is not None else 10**6
@@ -65,7 +71,7 @@ class KnowledgeBaseJudge:
                 self._phrases[phrase_key(phrasing)] = (attribute.name, False)
             for phrasing in attribute.negated:
                 self._phrases[phrase_key(phrasing)] = (attribute.name, True)
-        self._names = {phrase_key(alias) for entity in kb.entities for alias in entity.aliases}
+        self._names = {phrase_key(alias): entity for entity in kb.entities for alias in entity.aliases}
 
     def attribute_of(self, question: str) -> tuple[str, bool] | None:
         """(attribute, negated) the question asks about, or None if the grammar cannot map it."""
@@ -94,8 +100,10 @@ class KnowledgeBaseJudge:
             else:
                 value = year_question.low <= entity.birth_year <= year_question.high
             return Judgement(YES if value != normalized.negated else NO, "birth_year")
-        if any(variant in self._names for variant in plural_variants(guess_object(normalized.text))):
-            return Judgement(NO, "guess")  # a guess naming another entity of the list
+        for variant in plural_variants(guess_object(normalized.text)):
+            other = self._names.get(variant)
+            if other is not None and (not other.adjective or _with_article(question, variant)):
+                return Judgement(NO, "guess")  # a guess naming another entity of the list
         return Judgement(MAYBE, mapped=False)
 
 

@@ -2,11 +2,12 @@
 path and yes/no attributes, loaded from the reviewable text files in `data/` and validated on load.
 
 Things: `things_taxonomy.txt` (category tree with inherited defaults), `things_attributes.json` (attributes and
-their question phrasings), `things_kb.txt` (one entity per line). Celebrities: `celebrities_occupations.txt`
-(occupation tree), `celebrities_attributes.json` (flags, countries, regions), `celebrities_kb.txt` (one person
-per line: birth and death years, sex, countries, occupations, flags). A value that is not known is absent, and
-the judge answers "Maybe" to it. Any fault (unknown attribute or category, an alias naming two entities, a list
-entry missing from the base) raises `KnowledgeBaseError` naming the file, line and value.
+their question phrasings), `things_kb.txt` (one entity per line; the word `adjective` marks a name that is
+also an adjective). Celebrities: `celebrities_occupations.txt` (occupation tree), `celebrities_attributes.json`
+(fixed and derived attributes, flags, countries, regions), `celebrities_kb.txt` (one person per line: birth and
+death years, sex, countries, occupations, flags). A value that is not known is absent, and the judge answers
+"Maybe" to it. Any fault (unknown attribute or category, an alias naming two entities, a list entry missing
+from the base) raises `KnowledgeBaseError` naming the file, line and value.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Entity:
     birth_year: int | None = None
     death_year: int | None = None
     note: str = ""
+    adjective: bool = False  # the name is also an adjective ("orange", "gold"): only "a/an/the <name>" guesses it
 
 
 @dataclass
@@ -215,11 +217,12 @@ def _load_things() -> KnowledgeBase:
         if not values or not values[0].startswith("size=") or values[0][5:] not in "012345" or not values[0][5:]:
             raise KnowledgeBaseError(f"{where}: {names[0]!r} needs `size=0..5` first, got {parts[2]!r}")
         size = int(values[0][5:])
+        adjective = "adjective" in values
         path = _path(node, parents)
         facts: dict[str, bool] = {}
         for step in path:
             _apply(facts, defaults[step])
-        _apply(facts, _parse_values(" ".join(values[1:]), properties, where))
+        _apply(facts, _parse_values(" ".join(v for v in values[1:] if v != "adjective"), properties, where))
         missing = [name for name in properties if name not in facts and name not in defaults["thing"]]
         if missing:
             raise KnowledgeBaseError(f"{where}: attributes {missing} have no default and no value")
@@ -227,7 +230,7 @@ def _load_things() -> KnowledgeBase:
             facts[name] = low <= size <= high
         for other in parents:
             facts[_node_attribute(other)] = other in path
-        entities.append(Entity(names[0], names, path, facts, note=note))
+        entities.append(Entity(names[0], names, path, facts, note=note, adjective=adjective))
     return KnowledgeBase("things", attributes, entities, excluded={})
 
 
@@ -252,6 +255,12 @@ def _load_celebrities() -> KnowledgeBase:
     attributes.update(regions)
     parents, _, occupation_attributes = _read_tree("celebrities_occupations.txt", {})
     attributes.update(occupation_attributes)
+    derived = _attributes_from_json(spec["derived"], "celebrities_attributes.json derived")
+    for name, entry in spec["derived"].items():
+        unknown = [part for part in entry["all_of"] if part not in attributes]
+        if unknown:
+            raise KnowledgeBaseError(f"celebrities_attributes.json: derived {name!r} uses unknown attributes {unknown}")
+    attributes.update(derived)
     for year in BIRTH_YEAR_GRID:
         era = f"{-year} BC" if year < 0 else str(year)
         attributes[f"born_before_{year}"] = Attribute(
@@ -278,7 +287,7 @@ def _load_celebrities() -> KnowledgeBase:
             raise KnowledgeBaseError(f"{where}: years of {names[0]!r} must be integers or '-': {exc}") from exc
         if sex not in ("M", "F", "X"):
             raise KnowledgeBaseError(f"{where}: sex of {names[0]!r} must be M, F or X (non-binary), got {sex!r}")
-        facts: dict[str, bool] = {"alive": death_year is None, "male": sex == "M"}
+        facts: dict[str, bool] = {"alive": death_year is None, "male": sex == "M", "real": True}
         if sex != "X":
             facts["female"] = sex == "F"
         facts.update({name: False for name in flags})
@@ -305,6 +314,8 @@ def _load_celebrities() -> KnowledgeBase:
             facts[_node_attribute(node)] = node in path_nodes
         for year in BIRTH_YEAR_GRID:
             facts[f"born_before_{year}"] = birth_year < year
+        for name, entry in spec["derived"].items():
+            facts[name] = all(facts[part] for part in entry["all_of"])
         entities.append(Entity(names[0], names, occupations, facts, birth_year, death_year, note))
     for name, attribute in attributes.items():  # the expert asks "Is this person ...?", not "Is it ...?"
         attributes[name] = replace(attribute, question=re.sub(r"\bit\b", "this person", attribute.question, count=1))
