@@ -123,6 +123,24 @@ def test_fewshot_examples_precede_the_prompt_and_never_include_the_question(tmp_
         too_many.render_prompt(docs[0])
 
 
+def test_hub_tasks_call_datasets_with_the_task_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub cannot be reached here, so a fake `load_dataset` (named as one) stands in for the download."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(**kwargs):
+        calls.append(kwargs)
+        return [{"problem": "Compute $\\sin 60^\\circ$.", "answer": "\\frac{\\sqrt{3}}{2}", "level": 2}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    task = get_task("math500")
+    (doc,) = task.docs()
+    assert calls == [{"path": "HuggingFaceH4/MATH-500", "split": "test"}]
+    assert task.render_prompt(doc).startswith("Problem: Compute $\\sin 60^\\circ$.\nPut the final answer in \\boxed{}.")
+    assert task.grade(r"so $\boxed{\dfrac{\sqrt3}{2}}$", task.reference(doc)) == (r"\dfrac{\sqrt3}{2}", True)
+
+
 def test_grading_cuts_the_completion_at_the_task_stop_strings() -> None:
     task = get_task("gsm8k")
     assert "\nQuestion:" in task.generation.stop
