@@ -1,6 +1,9 @@
-"""Grade a predictions file for a benchmark task: per-item results in input order, plus a summary.
+"""Grade completions for a benchmark task: per-item results in input order, plus a summary.
 
-A predictions file is JSONL, one item a line: `question` and either `completion` (a string, or null for a
+`grade_predictions` reads a file made elsewhere; `grade_records` takes the same records in memory (as a
+generation backend produces them), so both paths grade, count and write alike.
+
+A predictions file is JSONL, one item (record) a line: `question` and either `completion` (a string, or null for a
 generation that failed) or `completions` (a list, for pass@k and maj@k). The reference answer comes from
 the line's own answer field when it has one, else from the task's data, matched by question text. Other
 fields are kept. `completion_tokens` (an int, or one int per completion) gives completion lengths.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,8 @@ def _normalize(question: str) -> str:
     return " ".join(question.split())
 
 
-def _read_predictions(path: Path, limit: int | None) -> list[tuple[str, dict[str, Any]]]:
-    """(where, record) per non-blank line, validated."""
+def _read_predictions(path: Path, limit: int | None) -> list[tuple[str, Any]]:
+    """(where, decoded record) per non-blank line, up to `limit` records."""
     records = []
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -42,17 +45,19 @@ def _read_predictions(path: Path, limit: int | None) -> list[tuple[str, dict[str
                 continue
             where = f"{path}:{line_number}"
             try:
-                record = json.loads(line)
+                records.append((where, json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise PredictionsError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise PredictionsError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            question = record.get("question")
-            if not isinstance(question, str):
-                raise PredictionsError(f"{where}: field 'question' must be a string, got {question!r:.60}")
-            _completions(record, where)
-            records.append((where, record))
     return records
+
+
+def _check_record(record: Any, where: str) -> None:
+    if not isinstance(record, dict):
+        raise PredictionsError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    question = record.get("question")
+    if not isinstance(question, str):
+        raise PredictionsError(f"{where}: field 'question' must be a string, got {question!r:.60}")
+    _completions(record, where)
 
 
 def _completions(record: dict[str, Any], where: str) -> list[str | None]:
@@ -96,31 +101,61 @@ def grade_predictions(
     limit: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
 ) -> dict[str, Any]:
-    """Grade `predictions` against `task` (a name, a YAML path or a Task); write and return the summary.
+    """Grade a predictions JSONL file against `task` (a name, a YAML path or a Task); see `grade_records`.
 
-    Writes `out_dir/results.jsonl` (input order, input fields kept, plus `reference`, `extracted` and
-    `correct`: scalars for `completion`, lists for `completions`) and `out_dir/summary.json`. `split`
-    picks the task split used to look up references (the task's own by default); `limit` grades the first
-    N lines; `count_tokens` measures completions that carry no `completion_tokens`.
+    `limit` grades the first N lines. The summary also names the predictions file.
     """
-    task = get_task(task) if isinstance(task, str) else task
     predictions = Path(predictions)
     if not predictions.is_file():
         raise PredictionsError(f"no such predictions file: {str(predictions)!r}")
-    records = _read_predictions(predictions, limit)
-    if not records:
+    located = _read_predictions(predictions, limit)
+    if not located:
         raise PredictionsError(f"{predictions}: no predictions in the file")
+    return _grade(task, located, out_dir, split, count_tokens, {"predictions": str(predictions)})
+
+
+def grade_records(
+    task: str | Task,
+    records: Sequence[dict[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> dict[str, Any]:
+    """Grade in-memory records (the predictions format, e.g. fresh from a backend); write and return the summary.
+
+    Writes `out_dir/results.jsonl` (input order, input fields kept, plus `reference`, `extracted` and
+    `correct`: scalars for `completion`, lists for `completions`) and `out_dir/summary.json`. `split`
+    picks the task split used to look up references (the task's own by default); `count_tokens` measures
+    completions that carry no `completion_tokens`.
+    """
+    if not records:
+        raise PredictionsError("no records to grade")
+    return _grade(task, [(f"record {i}", r) for i, r in enumerate(records)], out_dir, split, count_tokens, {})
+
+
+def _grade(
+    task: str | Task,
+    located: list[tuple[str, Any]],
+    out_dir: str | os.PathLike[str],
+    split: str | None,
+    count_tokens: Callable[[str], int] | None,
+    extra: dict[str, str],
+) -> dict[str, Any]:
+    task = get_task(task) if isinstance(task, str) else task
+    for where, record in located:
+        _check_record(record, where)
     docs_by_question: dict[str, dict[str, Any]] | None = None
     rows, items = [], []
-    for where, record in records:
+    for where, record in located:
         doc = record
         if task.fields.answer not in record:
             if docs_by_question is None:
-                docs_by_question = {_normalize(doc[task.fields.question]): doc for doc in task.docs(split)}
+                docs_by_question = {_normalize(row[task.fields.question]): row for row in task.docs(split)}
             doc = docs_by_question.get(_normalize(record["question"]))
             if doc is None:
                 raise PredictionsError(
-                    f"{where}: question not in task {task.name!r} split {split or task.split!r} and the line has"
+                    f"{where}: question not in task {task.name!r} split {split or task.split!r} and the record has"
                     f" no {task.fields.answer!r} field: {record['question'][:60]!r}"
                 )
         try:
@@ -141,7 +176,7 @@ def grade_predictions(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path, summary_path = out_dir / RESULTS_FILE, out_dir / SUMMARY_FILE
-    summary.update(predictions=str(predictions), results=str(results_path))
+    summary.update(extra, results=str(results_path))
     _write_atomically(results_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     _write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary

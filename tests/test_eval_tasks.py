@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from agentkit.eval.arithmetic import LEVELS, generate, generate_split
-from agentkit.eval.bench_eval import PredictionsError, format_summary, grade_predictions
+from agentkit.eval.bench_eval import PredictionsError, format_summary, grade_predictions, grade_records
 from agentkit.eval.grader import extract_answer, is_equivalent
 from agentkit.eval.metrics import ItemResult, ks_for, majority_answer, pass_at_k, summarize
 from agentkit.eval.tasks import TaskError, get_task, list_tasks, load_task
@@ -324,6 +324,21 @@ def test_malformed_predictions_name_the_line_and_field(tmp_path: Path, line: str
     with pytest.raises(PredictionsError, match=message):
         grade_predictions("gsm8k", path, tmp_path / "out")
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_in_memory_records_grade_like_a_file(tmp_path: Path) -> None:
+    docs = get_task("gsm8k").docs(limit=3)
+    records = [{"question": d["question"], "completion": d["answer"]} for d in docs]
+    from_memory = grade_records("gsm8k", records, tmp_path / "memory")
+    from_file = grade_predictions("gsm8k", write_jsonl(tmp_path / "p.jsonl", records), tmp_path / "file")
+    assert (tmp_path / "memory" / "results.jsonl").read_text() == (tmp_path / "file" / "results.jsonl").read_text()
+    assert {k: v for k, v in from_file.items() if k not in ("predictions", "results")} == {
+        k: v for k, v in from_memory.items() if k != "results"
+    }
+    with pytest.raises(PredictionsError, match="record 1: field 'question' must be a string"):
+        grade_records("gsm8k", [records[0], {"completion": "4"}], tmp_path / "bad")
+    with pytest.raises(PredictionsError, match="no records"):
+        grade_records("gsm8k", [], tmp_path / "bad")
 
 
 def test_limit_grades_the_first_lines(tmp_path: Path) -> None:
