@@ -20,6 +20,7 @@ from agentkit.envs.entity_deduction import (
     load_kb,
 )
 from agentkit.envs.entity_deduction import kb as kb_module
+from agentkit.envs.entity_deduction.grammar import last_question
 from agentkit.envs.entity_deduction.judges import MAYBE, parse_reply
 from agentkit.envs.entity_deduction.lists import read_list
 
@@ -187,6 +188,26 @@ def test_a_name_that_is_also_an_adjective_is_a_guess_only_with_an_article(things
 )
 def test_derived_flags_years_and_unknown_values(celebrities_judge, person, question, answer):
     assert celebrities_judge.judge(celebrities_judge.kb.entity(person), question).answer == answer
+
+
+@pytest.mark.parametrize(
+    ("turn", "question"),
+    [
+        ("Animals seem likely. Is it a mammal?", "Is it a mammal?"),
+        ("It is big.\nIs it a whale?", "Is it a whale?"),
+        ("Is it J.K. Rowling?", "Is it J.K. Rowling?"),
+        ("So not an actor. Is it Robert Downey Jr.?", "Is it Robert Downey Jr.?"),
+        ("Is it a dog", "Is it a dog"),
+    ],
+)
+def test_only_the_last_question_of_a_turn_is_judged(turn, question):
+    assert last_question(turn) == question
+
+
+def test_thinking_aloud_before_the_question_is_fine():
+    env = EntityDeductionEnv("things", "test")
+    env.reset(options={"task_id": "Tiger"})
+    assert env.step("Big animals are common in this list. Is it a feline?")[0] == "Yes"
 
 
 def test_accents_and_aliases_name_the_entity(celebrities_judge):

@@ -12,6 +12,7 @@ from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
 from agentkit.envs.entity_deduction.expert import ExpertQuestioner
+from agentkit.envs.entity_deduction.grammar import last_question
 from agentkit.envs.entity_deduction.judges import BINGO, Judge, KnowledgeBaseJudge, LLMJudge
 from agentkit.envs.entity_deduction.kb import Entity, load_kb
 from agentkit.envs.entity_deduction.lists import check_list_and_split
@@ -107,7 +108,7 @@ class EntityDeductionEnv(TextEnv):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         if self._entity is None or self._done:
             raise EnvError("step() called before reset() or after the episode ended")
-        question = str(action).strip()
+        question = last_question(str(action))
         judgement = self.judge.judge(self._entity, question)
         if not judgement.mapped:
             self._unmapped += 1

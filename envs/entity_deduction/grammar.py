@@ -2,8 +2,10 @@
 
 Matching is exact after normalisation (case, accents, punctuation, contractions, the subject "the entity" /
 "this person" / "he" -> "it", articles and hedges such as "usually" dropped, one "not" read as negation), so
-a question either maps to one attribute or is reported unmapped; it is never guessed at. Birth-year
-questions about people ("Was this person born before 1950?", "...in the 19th century?") are read by pattern.
+a question either maps to one attribute or is reported unmapped; it is never guessed at. Tense is folded to
+the present ("Was he...?" = "Is he...?"), so attributes of people read as "ever" (a president, an Oscar
+winner). Birth-year questions ("Was this person born before 1950?", "...in the 19th century?") are read by
+pattern.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ _SUBJECTS = sorted(
     reverse=True,
 )
 _POSSESSIVES = {"his": "its", "her": "its", "their": "its", "his or her": "its", "his her": "its"}
-_VERB_AGREEMENT = {"are it": "is it", "were it": "was it", "do it": "does it", "have it": "has it"}
+# Subject-verb agreement, and tense folded to the present ("Was he an actor?" asks what "Is he an actor?" asks).
+_VERB_AGREEMENT = {"are it": "is it", "were it": "is it", "was it": "is it", "do it": "does it", "did it": "does it",
+                   "have it": "has it"}
 _DROPPED_WORDS = frozenset(
     "a an the usually typically generally commonly normally often mostly mainly primarily really actually "
     "currently still some any ever famous famously professional well-known notable former".split()
@@ -57,6 +61,8 @@ _GUESS_PREFIXES = sorted(
     reverse=True,
 )
 _TOKEN = re.compile(r"[a-z0-9']+")
+_SENTENCE_END = re.compile(r"[.?!]\s+|\n+")
+_ABBREVIATION = re.compile(r"(?:(?:^|[\s.])[A-Z]|\b(?:Jr|Sr|Dr|Mr|Mrs|Ms|St))\.$")
 
 
 def fold(text: str) -> str:
@@ -113,6 +119,22 @@ def normalize(question: str) -> Normalized:
 
 
 @lru_cache(maxsize=65536)
+def last_question(text: str) -> str:
+    """The question an agent's turn asks: its last sentence ending in "?", else the whole text.
+
+    Agents often think aloud first ("Animals are likely. Is it a mammal?"); only the question is judged.
+    """
+    text = text.strip()
+    end = text.rfind("?")
+    if end < 0:
+        return text
+    body, start = text[: end + 1], 0
+    for boundary in _SENTENCE_END.finditer(body, 0, end):
+        if not _ABBREVIATION.search(body, 0, boundary.start() + 1):  # "J.K. Rowling", "Dr. Who"
+            start = boundary.end()
+    return body[start:].strip()
+
+
 def phrase_key(phrasing: str) -> str:
     """The lookup key of a phrasing written in the data files (same normalisation, no negation)."""
     return normalize(phrasing).text
@@ -137,10 +159,10 @@ def plural_variants(text: str) -> list[str]:
 
 _ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)"
 _ERA = r"( bc| bce| before christ)?"
-_BORN_YEAR = re.compile(rf"^(?:was|is) it born (before|after|in) (\d{{1,4}}){_ERA}$")
-_BORN_DECADE = re.compile(r"^(?:was|is) it born in (\d{3,4})s$")
-_BORN_CENTURY = re.compile(rf"^(?:was|is) it born (before|after|in) {_ORDINAL} century{_ERA}$")
-_LIVED_CENTURY = re.compile(rf"^(?:did it live|was it alive|is it from) (?:in|during) {_ORDINAL} century{_ERA}$")
+_BORN_YEAR = re.compile(rf"^is it born (before|after|in) (\d{{1,4}}){_ERA}$")
+_BORN_DECADE = re.compile(r"^is it born in (\d{3,4})s$")
+_BORN_CENTURY = re.compile(rf"^is it born (before|after|in) {_ORDINAL} century{_ERA}$")
+_LIVED_CENTURY = re.compile(rf"^(?:does it live|is it alive|is it from) (?:in|during) {_ORDINAL} century{_ERA}$")
 
 
 @dataclass(frozen=True)
