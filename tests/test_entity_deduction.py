@@ -271,6 +271,17 @@ def test_expert_takes_over_a_game_started_by_someone_else():
     assert info["won"]
 
 
+def test_expert_decision_explains_its_question():
+    env = EntityDeductionEnv("things", "test")
+    env.reset(options={"task_id": "Sloth"})
+    question, thought = env.expert_decision()
+    assert question == env.expert_action()
+    assert thought.startswith(f"{len(env.kb.entities)} candidates fit the answers so far")
+    while not env.step(question)[2]:
+        question, thought = env.expert_decision()
+    assert thought.startswith("Only ") and "Sloth" in thought
+
+
 def test_score_reward_truncation_and_info():
     assert arena_score(3) == 1.0 and arena_score(5) == 1.0 and arena_score(20) == pytest.approx(0.7)
     env = make("entity_deduction", entity_list="things", split="test", max_turns=3)

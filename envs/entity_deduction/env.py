@@ -122,9 +122,13 @@ class EntityDeductionEnv(TextEnv):
         return judgement.answer, reward, won, truncated, self._info(judgement.answer, **extra)
 
     def expert_action(self) -> str:
+        return self.expert_decision()[0]
+
+    def expert_decision(self) -> tuple[str, str]:
+        """The expert's next question and its reasoning ("37 candidates fit...; this splits them 18/19")."""
         if self._entity is None:
             raise EnvError("expert_action() called before reset()")
-        return self._expert.next_question(self._history)
+        return self._expert.decide(self._history)
 
     def close(self) -> None:
         self._done = True

@@ -56,22 +56,32 @@ class ExpertQuestioner:
         return alive
 
     def next_question(self, history: list[tuple[str, str]]) -> str:
+        return self.decide(history)[0]
+
+    def decide(self, history: list[tuple[str, str]]) -> tuple[str, str]:
+        """The next question and the reasoning behind it (for thought cloning)."""
         alive = self.candidates(history)
         asked = {question for question, _ in history}
         indices = np.flatnonzero(alive)
         if len(indices) == 0:  # the answers contradict the knowledge base (another judge): start over
             indices = np.array([i for i, e in enumerate(self.kb.entities) if guess_question(e) not in asked])
+        names = [self.kb.entities[i].name for i in indices]
         if len(indices) > GUESS_AT:
             yes = self.values[indices].sum(axis=0)
             split = np.minimum(yes, len(indices) - yes)
             best = int(np.argmax(split))
             if split[best] > 0 and self.questions[best] not in asked:
-                return self.questions[best]
-        for index in indices:
+                examples = ", ".join(sorted(names)[:3])  # depends on the answers only, never on the target
+                return self.questions[best], (
+                    f"{len(indices)} candidates fit the answers so far (such as {examples}). "
+                    f"This question splits them {int(yes[best])} yes / {len(indices) - int(yes[best])} no."
+                )
+        for index, name in zip(indices, names, strict=True):
             question = guess_question(self.kb.entities[index])
             if question not in asked:
-                return question
-        return guess_question(self.kb.entities[indices[0]])
+                fits = " and ".join(names) if len(names) <= GUESS_AT else f"{len(names)} candidates"
+                return question, f"Only {fits} fit the answers so far; I guess {name}."
+        return guess_question(self.kb.entities[indices[0]]), f"Nothing else fits; I guess {names[0]} again."
 
 
 class RandomQuestioner(ExpertQuestioner):
