@@ -111,6 +111,7 @@ class TextWorldEnv(TextEnv):
         return self._games[task_id]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        self._done = True  # until this reset succeeds
         task_ids = self.task_ids()
         if options and options.get("task_id") is not None:
             game = self.game(options["task_id"])
@@ -183,7 +184,7 @@ class TextWorldEnv(TextEnv):
             return
         self._close_game()
         if not game.path.exists():
-            raise EnvError(f"game file {game.path} is missing; delete its manifest entry or the cache")
+            raise EnvError(f"game file {game.path} is missing (a new TextWorldEnv regenerates it)")
         self._tw = start_game(game, admissible=self.admissible_actions)
         self._game = game
 
