@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agentkit.trajectory import Turn
+
 DEFAULT_SYSTEM = "You play a text game. Reach the goal given in the first observation. One command per turn."
 _THOUGHT_INSTRUCTION = "Reply as:\nThought: <short reasoning>\nAction: <command>"
 _ACTION_INSTRUCTION = "Reply as:\nAction: <command>"
@@ -49,6 +51,27 @@ class PromptFormat:
         if self.thoughts and thought:
             return f"Thought: {thought.strip()}\nAction: {action}"
         return f"Action: {action}"
+
+    def observation_turn(self, observation: str, info: dict) -> Turn:
+        """The stored user turn: the raw observation, with the admissible commands kept in its info."""
+        admissible = info.get("admissible_actions")
+        return Turn("user", observation, info={} if admissible is None else {"admissible_actions": admissible})
+
+    def messages_for(self, turns: list[Turn]) -> list[dict[str, str]]:
+        """The prompt for the next decision, from the episode's turns so far (system turn first).
+
+        The same function builds inference prompts and training samples, so a model is trained on exactly
+        what it sees when it acts.
+        """
+        first, rest = turns[1], turns[2:]
+        kept = len(rest) // 2 if self.history is None else min(self.history, len(rest) // 2)
+        window = [first, *rest[len(rest) - 2 * kept :]] if kept else [first]
+        messages = [{"role": "system", "content": self.system_prompt()}]
+        for index, turn in enumerate(window):
+            latest = index == len(window) - 1
+            text = self.observation(turn.text, turn.info.get("admissible_actions") if latest else None)
+            messages.append({"role": turn.role, "content": text if turn.role == "user" else turn.text})
+        return messages
 
     def messages(
         self,

@@ -25,6 +25,8 @@ class TextEnv(ABC):
 
     name: str = ""
     max_steps: int = 50
+    # True when several instances may step at once from different threads (e.g. each in its own process).
+    thread_safe: bool = False
 
     @abstractmethod
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:

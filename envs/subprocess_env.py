@@ -78,6 +78,8 @@ class SubprocessEnv(TextEnv):
         start_timeout: seconds the env's constructor may take (it may generate data); None: no limit.
     """
 
+    thread_safe = True  # each instance is its own process
+
     def __init__(
         self,
         env_name: str,

@@ -23,3 +23,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from agentkit.models import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny_model"), preset="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def textworld_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One TextWorld game cache for the whole session: games are cached by parameters and seed."""
+    return tmp_path_factory.mktemp("textworld-cache")

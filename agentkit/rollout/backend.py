@@ -1,0 +1,55 @@
+"""The backend interface: a batch of chat prompts + sampling params -> completions with ids and logprobs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from agentkit.errors import AgentkitError
+from agentkit.rollout.adapters import AdapterRef
+from agentkit.rollout.sampling import Completion, SamplingParams
+
+Messages = list[dict[str, str]]
+
+
+class Backend(ABC):
+    """Generates replies for chat prompts. `adapter` is the LoRA adapter it samples with, if any."""
+
+    name: str = ""
+    adapter: AdapterRef | None = None
+
+    @abstractmethod
+    def generate(self, prompts: list[Messages], params: SamplingParams) -> list[list[Completion]]:
+        """`params.n` completions for each prompt, in prompt order. A failure confined to one prompt is
+        returned as `Completion.failed(...)` for that prompt; it does not raise."""
+
+    def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)
+        """Release the engine or connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prompt_token_ids(tokenizer, messages: Messages) -> list[int]:
+    """The prompt as every in-process backend feeds it: the chat template with the generation prompt."""
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_dict=True)["input_ids"]
+
+
+def make_backend(kind: str, model: str, adapter: str | None = None, **kwargs) -> Backend:
+    """Build a backend by name: `hf`, `vllm` or `openai` (then `model` is the served model's name)."""
+    if kind == "hf":
+        from agentkit.rollout.hf_backend import HFBackend
+
+        return HFBackend(model, adapter=adapter, **kwargs)
+    if kind == "vllm":
+        from agentkit.rollout.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model, adapter=adapter, **kwargs)
+    if kind == "openai":
+        from agentkit.rollout.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(model, **kwargs)
+    raise AgentkitError(f"unknown backend {kind!r}; choose one of hf, vllm, openai")
