@@ -141,7 +141,10 @@ class LLMJudge:
         max_tokens: int = 8,
         timeout: float = 60.0,
     ) -> None:
-        from openai import OpenAI
+        try:
+            from openai import OpenAI
+        except ImportError as exc:
+            raise EnvError("the LLM judge needs the openai client: pip install 'agentkit[vllm]'") from exc
 
         self.model = model
         self.entity_kind = entity_kind
