@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
 from agentkit.envs.textworld.expert import Expert
-from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR, GameRecord, load_games
+from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR, GameRecord, load_games, quiet_jericho
 
 # Z-machine meta-commands: the interpreter answers them with a yes/no question that every later command
 # fails to answer ("Please answer yes or no"), which would wedge the episode. The wrapper answers them.
@@ -43,8 +42,7 @@ def start_game(game: GameRecord, *, admissible: bool, policy: bool = False) -> A
     infos = textworld.EnvInfos(objective=True, score=True, max_score=True, won=True, lost=True,
                                admissible_commands=admissible, policy_commands=policy)
     try:
-        with warnings.catch_warnings():  # jericho warns that it cannot track the score: TextWorld does
-            warnings.filterwarnings("ignore", message=".*is not fully supported")
+        with quiet_jericho():
             return textworld.start(str(game.path), infos)
     except Exception as exc:  # jericho / TextWorld reject a corrupt file with assorted errors
         raise EnvError(f"cannot load game {game.path}: {type(exc).__name__}: {exc}") from exc

@@ -17,9 +17,11 @@ import hashlib
 import json
 import os
 import random
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -161,6 +163,14 @@ def split_seeds(split: str, generation_seed: int | None = None) -> Iterator[int]
     yield from range(base, limit)
 
 
+@contextmanager
+def quiet_jericho() -> Iterator[None]:
+    """Silence jericho's warning that it cannot track a TextWorld game's score: TextWorld tracks it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is not fully supported")
+        yield
+
+
 def generate_game(generator: str, params: dict[str, Any], seed: int, folder: str) -> dict[str, Any]:
     """Generate and compile one game in this process; returns its manifest entry.
 
@@ -174,16 +184,17 @@ def generate_game(generator: str, params: dict[str, Any], seed: int, folder: str
     options.seeds = seed
     options.path = os.path.join(folder, f"s{seed}.z8")
     options.file_ext = ".z8"
-    if generator == "custom":
-        options.nb_rooms = params["world_size"]
-        options.nb_objects = params["nb_objects"]
-        length = params["quest_length"]
-        options.chaining.min_length = options.chaining.max_length = options.chaining.max_depth = length
-        game = make_game(options)
-    else:
-        settings = {**_allowed_params(generator), **params}
-        game = textworld.challenges.CHALLENGES[generator][1](settings=settings, options=options)
-    path = compile_game(game, options)
+    with quiet_jericho():  # challenges play their game once to record the walkthrough
+        if generator == "custom":
+            options.nb_rooms = params["world_size"]
+            options.nb_objects = params["nb_objects"]
+            length = params["quest_length"]
+            options.chaining.min_length = options.chaining.max_length = options.chaining.max_depth = length
+            game = make_game(options)
+        else:
+            settings = {**_allowed_params(generator), **params}
+            game = textworld.challenges.CHALLENGES[generator][1](settings=settings, options=options)
+        path = compile_game(game, options)
     return {
         "file": os.path.basename(path),
         "params": params,
