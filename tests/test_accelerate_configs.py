@@ -39,7 +39,8 @@ def launch_args(config: Path) -> tuple[Namespace, object]:
     """Parse and validate `accelerate launch --config_file <config> train.py` as accelerate does."""
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 
-    args = launch_command_parser().parse_args(["--config_file", str(config), "train.py", "--config", "x.yaml"])
+    command = ["--config_file", str(config), "train.py", "--config", "x.yaml"]
+    args = launch_command_parser().parse_args(command)
     args, defaults, _ = _validate_launch_command(args)
     return args, defaults
 
@@ -47,10 +48,8 @@ def launch_args(config: Path) -> tuple[Namespace, object]:
 def launcher_of(args: Namespace) -> str:
     if args.cpu:
         return "single"
-    for flag, name in ((args.use_deepspeed, "deepspeed"), (args.use_fsdp, "fsdp"), (args.multi_gpu, "multi_gpu")):
-        if flag:
-            return name
-    return "single"
+    chosen = {"deepspeed": args.use_deepspeed, "fsdp": args.use_fsdp, "multi_gpu": args.multi_gpu}
+    return next((name for name, flag in chosen.items() if flag), "single")
 
 
 def launcher_env(args: Namespace, defaults) -> dict[str, str]:
