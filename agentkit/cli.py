@@ -53,6 +53,81 @@ def _cmd_validate(args: argparse.Namespace) -> None:
         print(f"  {error}")
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    import os
+    import signal
+
+    from agentkit.rollout.vllm_backend import cpu_environment
+    from agentkit.serve import VLLMServer, parse_adapters
+
+    threads = args.cpu_threads or f"0-{(os.cpu_count() or 1) - 1}"
+    env = {**os.environ, **cpu_environment(os.path.expanduser(args.cache_dir), threads=threads)}
+    server = VLLMServer(
+        args.model,
+        parse_adapters(args.adapter),
+        host=args.host,
+        port=args.port,
+        env=env,
+        log_path=args.log,
+        startup_timeout=args.startup_timeout,
+        max_lora_rank=args.max_lora_rank,
+        max_model_len=args.max_model_len,
+        dtype=args.dtype,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"starting vLLM server for {args.model} (log: {server.log_path})", file=sys.stderr, flush=True)
+    try:
+        server.start()
+        served = ", ".join([args.model, *server.adapters]) if server.adapters else args.model
+        print(server.url, flush=True)
+        print(f"serving models: {served}; Ctrl-C stops the server", file=sys.stderr, flush=True)
+        code = server.wait()
+        raise AgentkitError(f"vLLM server exited with code {code}; last log lines:\n{server.log_tail()}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _cmd_play(args: argparse.Namespace) -> None:
+    import json
+
+    from agentkit.rollout.sampling import SamplingParams
+    from agentkit.serve import ServeError, play
+
+    env_kwargs = {}
+    for item in args.env_arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ServeError(f"--env-arg {item!r} must be KEY=VALUE")
+        try:
+            env_kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            env_kwargs[key] = value
+    sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+    episodes, stats = play(
+        args.env,
+        args.endpoint,
+        args.model,
+        episodes=args.episodes,
+        num_envs=args.num_envs,
+        env_kwargs=env_kwargs,
+        sampling=sampling,
+        out=args.out,
+        timeout=args.timeout,
+        progress=args.out is not None,
+    )
+    if args.out is None:
+        for episode in episodes:
+            print(episode.to_json())
+    print(
+        f"{stats.episodes} episodes, success {stats.successes}/{stats.episodes}, errors {stats.errors}, "
+        f"{stats.episodes_per_second:.2f} episodes/s, {stats.tokens_per_second:.0f} tokens/s"
+        + (f"; wrote {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentkit", description="Fine-tune LLM agents.")
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
@@ -74,6 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
     validate = command("validate", _cmd_validate, "check a trajectory JSONL file line by line")
     validate.add_argument("path")
     validate.add_argument("--skip-invalid", action="store_true", help="count and report bad lines, keep going")
+
+    serve = command("serve", _cmd_serve, "start vLLM's OpenAI-compatible server with LoRA adapters")
+    serve.add_argument("--model", required=True, help="base model folder or hub name")
+    serve.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                       help="serve a PEFT LoRA adapter folder under NAME (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-lora-rank", type=int, default=16)
+    serve.add_argument("--max-model-len", type=int, default=2048)
+    serve.add_argument("--dtype", default="float32", help="float32 on CPU; auto on GPUs")
+    serve.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for /health")
+    serve.add_argument("--cache-dir", default="~/.cache/agentkit", help="vLLM's compile and kernel caches")
+    serve.add_argument("--cpu-threads", help="cores vLLM binds on CPU, e.g. 0-7 (default: all)")
+    serve.add_argument("--log", help="write the server's log here (default: a temporary file)")
+
+    play = command("play", _cmd_play, "play episodes of an env against an OpenAI-compatible server")
+    play.add_argument("--env", required=True, help="a registered env (see `agentkit envs`)")
+    play.add_argument("--endpoint", required=True, help="the server's /v1 URL, e.g. http://127.0.0.1:8000/v1")
+    play.add_argument("--model", required=True, help="served model name (an adapter name samples with it)")
+    play.add_argument("--episodes", type=int, default=8)
+    play.add_argument("--num-envs", type=int, default=8, help="episodes played at once")
+    play.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                      help="env constructor argument, VALUE parsed as JSON when it can be (repeatable)")
+    play.add_argument("--temperature", type=float, default=0.0)
+    play.add_argument("--max-tokens", type=int, default=64)
+    play.add_argument("--seed", type=int)
+    play.add_argument("--timeout", type=float, default=60.0, help="seconds per request attempt")
+    play.add_argument("--out", help="append the episodes to this JSONL file (default: print them)")
     return parser
 
 
