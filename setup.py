@@ -4,7 +4,7 @@ The root shows the architecture (`envs/`, `reward_models/`, `eval/` beside `agen
 lives under `agentkit.*`, so nothing called plain `envs` or `eval` lands in site-packages.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {
     "agentkit": "agentkit",
@@ -16,6 +16,7 @@ ROOTS = {
 packages = []
 for name, folder in ROOTS.items():
     packages.append(name)
-    packages += [f"{name}.{sub}" for sub in find_packages(folder)]
+    # Namespace discovery also lists data folders (e.g. `envs/entity_deduction/data`), so they ship.
+    packages += [f"{name}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
 
 setup(packages=packages, package_dir=ROOTS)

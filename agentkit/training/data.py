@@ -87,3 +87,40 @@ def encode_dataset(tokenizer, dataset):
         remove_columns=dataset.column_names,
         desc="Tokenizing episodes",
     )
+
+
+def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
+    """One training conversation per trained decision: the exact prompt the agent saw, then its reply.
+
+    Built with `prompt_format.messages_for`, the function that builds inference prompts, so what a model
+    is trained on is what it sees when it acts (history window and admissible commands included).
+    """
+    samples = []
+    for index, turn in enumerate(episode.turns):
+        if turn.role != "assistant" or not turn.loss:
+            continue
+        reply = {"role": "assistant", "content": turn.text, "loss": True}
+        if turn.token_ids is not None:
+            reply["token_ids"] = turn.token_ids
+        samples.append([*prompt_format.messages_for(episode.turns[:index]), reply])
+    return samples
+
+
+def samples_dataset(tokenizer, episodes, prompt_format, max_length: int | None = None):
+    """A tokenized `datasets.Dataset` (`input_ids`, `labels`) of every trained decision of `episodes`.
+
+    Samples longer than `max_length` tokens are dropped (cutting them would cut the reply) and counted.
+    """
+    import datasets
+
+    rows: dict[str, list] = {"input_ids": [], "labels": []}
+    dropped = 0
+    for episode in episodes:
+        for sample in decision_samples(episode, prompt_format):
+            encoded = encode_messages(tokenizer, sample)
+            if max_length is not None and len(encoded["input_ids"]) > max_length:
+                dropped += 1
+                continue
+            rows["input_ids"].append(encoded["input_ids"])
+            rows["labels"].append(encoded["labels"])
+    return datasets.Dataset.from_dict(rows), dropped

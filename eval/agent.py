@@ -1,0 +1,100 @@
+"""Agent evaluation: play held-out tasks through the rollout engine and summarise them with uncertainty.
+
+Success rates on a few dozen episodes are noisy, so every rate carries a 95% Wilson interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from agentkit.trajectory import Episode
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a binomial rate (well behaved at 0% and 100%, unlike the normal one)."""
+    if total == 0:
+        return 0.0, 0.0
+    rate = successes / total
+    centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _repeated_actions(episode: Episode) -> tuple[int, int]:
+    """(actions repeating the previous action, actions): loops are the classic failure of weak agents."""
+    actions = [t.action for t in episode.turns if t.role == "assistant"]
+    repeats = sum(1 for a, b in zip(actions, actions[1:], strict=False) if a is not None and a == b)
+    return repeats, len(actions)
+
+
+@dataclass
+class AgentEvaluation:
+    name: str
+    episodes: int
+    success_rate: float
+    success_low: float
+    success_high: float
+    mean_score: float
+    mean_steps: float
+    invalid_action_rate: float
+    repeated_action_rate: float
+    errors: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(name: str, episodes: list[Episode]) -> AgentEvaluation:
+    """Success (with its interval), score, steps, invalid- and repeated-action rates of `episodes`."""
+    total = len(episodes)
+    wins = sum(e.success for e in episodes)
+    low, high = wilson_interval(wins, total)
+    actions = sum(_repeated_actions(e)[1] for e in episodes)
+    repeats = sum(_repeated_actions(e)[0] for e in episodes)
+    invalid = sum(e.meta.get("invalid_actions", 0) for e in episodes)
+    return AgentEvaluation(
+        name=name,
+        episodes=total,
+        success_rate=wins / total if total else 0.0,
+        success_low=low,
+        success_high=high,
+        mean_score=sum(e.score for e in episodes) / total if total else 0.0,
+        mean_steps=sum(e.steps for e in episodes) / total if total else 0.0,
+        invalid_action_rate=invalid / actions if actions else 0.0,
+        repeated_action_rate=repeats / actions if actions else 0.0,
+        errors=sum(e.error is not None for e in episodes),
+    )
+
+
+def markdown_table(rows: list[AgentEvaluation]) -> str:
+    lines = [
+        "| agent | episodes | success (95% CI) | score | steps | invalid actions | repeated actions | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.name} | {r.episodes} | {r.success_rate:.1%} ({r.success_low:.1%}-{r.success_high:.1%}) | "
+            f"{r.mean_score:.2f} | {r.mean_steps:.1f} | {r.invalid_action_rate:.1%} | "
+            f"{r.repeated_action_rate:.1%} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
+    """Success rates side by side with their intervals, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(rows)), 3.2))
+    rates = [r.success_rate for r in rows]
+    errors = [[r.success_rate - r.success_low for r in rows], [r.success_high - r.success_rate for r in rows]]
+    ax.bar([r.name for r in rows], rates, yerr=errors, capsize=4, color="#4c72b0")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
