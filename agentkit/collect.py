@@ -1,8 +1,9 @@
 """Play a policy in an env and write the episodes as trajectories (the `agentkit collect` command).
 
-Each episode is stored as the conversation a model would see: the system prompt, the observations as
-user turns (formatted by the `PromptFormat`) and the policy's replies as assistant turns with `loss=True`
-and exactly the text a model is trained to produce. A failing env (missing or corrupt game, interpreter
+Each episode is stored as its full conversation: the system prompt, the raw observations as user turns
+(admissible commands in their `info`; `PromptFormat.messages_for` renders the windowed prompt from them)
+and the policy's replies as assistant turns with `loss=True` and exactly the text a model is trained to
+produce. A failing env (missing or corrupt game, interpreter
 error, a step past its timeout) fails only its episode: the error is recorded and the run goes on.
 """
 
@@ -21,12 +22,6 @@ from agentkit.prompts import PromptFormat
 from agentkit.trajectory import Episode, TrajectoryWriter, Turn
 
 
-def _observation_turn(prompt_format: PromptFormat, observation: str, info: dict[str, Any]) -> Turn:
-    admissible = info.get("admissible_actions")
-    turn_info = {} if admissible is None else {"admissible_actions": admissible}
-    return Turn("user", prompt_format.observation(observation, admissible), info=turn_info)
-
-
 def play_episode(
     env: TextEnv,
     policy: Policy,
@@ -43,20 +38,15 @@ def play_episode(
         policy.reset(seed)
         observation, info = env.reset(seed=seed, options=None if task_id is None else {"task_id": task_id})
         episode.task_id = str(info.get("task_id", episode.task_id))
-        first_observation = observation
-        steps: list[tuple[str, str]] = []
-        thoughts: list[str | None] = []
-        turns.append(_observation_turn(prompt_format, observation, info))
+        turns.append(prompt_format.observation_turn(observation, info))
         done = False
         while not done:
-            messages = prompt_format.messages(first_observation, steps, info.get("admissible_actions"), thoughts)
-            decision = policy.act(env, messages, info)
+            decision = policy.act(env, prompt_format.messages_for(turns), info)
             observation, reward, terminated, truncated, info = env.step(decision.action)
-            turns.append(Turn("assistant", prompt_format.reply(decision.action, decision.thought),
-                              thought=decision.thought, action=decision.action, reward=float(reward), loss=True))
-            turns.append(_observation_turn(prompt_format, observation, info))
-            steps.append((decision.action, observation))
-            thoughts.append(decision.thought)
+            reply = prompt_format.reply(decision.action, decision.thought)
+            turns.append(Turn("assistant", reply, thought=decision.thought, action=decision.action,
+                              reward=float(reward), loss=True))
+            turns.append(prompt_format.observation_turn(observation, info))
             episode.steps += 1
             episode.score += float(reward)
             done = terminated or truncated

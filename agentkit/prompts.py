@@ -55,7 +55,8 @@ class PromptFormat:
     def observation_turn(self, observation: str, info: dict) -> Turn:
         """The stored user turn: the raw observation, with the admissible commands kept in its info."""
         admissible = info.get("admissible_actions")
-        return Turn("user", observation, info={} if admissible is None else {"admissible_actions": admissible})
+        turn_info = {} if admissible is None else {"admissible_actions": admissible}
+        return Turn("user", observation, info=turn_info)
 
     def messages_for(self, turns: list[Turn]) -> list[dict[str, str]]:
         """The prompt for the next decision, from the episode's turns so far (system turn first).
@@ -73,38 +74,11 @@ class PromptFormat:
             messages.append({"role": turn.role, "content": text if turn.role == "user" else turn.text})
         return messages
 
-    def messages(
-        self,
-        first_observation: str,
-        steps: list[tuple[str, str]],
-        admissible: list[str] | None = None,
-        thoughts: list[str | None] | None = None,
-    ) -> list[dict[str, str]]:
-        """Chat messages for the next decision.
-
-        Args:
-            first_observation: the episode's first observation (with the objective).
-            steps: (action, observation) pairs so far, oldest first.
-            admissible: the admissible commands now (shown under the latest observation only).
-            thoughts: the thought behind each action in `steps`, if any.
-        """
-        kept = len(steps) if self.history is None else min(self.history, len(steps))
-        start = len(steps) - kept
-        messages = [
-            {"role": "system", "content": self.system_prompt()},
-            {"role": "user", "content": self.observation(first_observation, None if steps else admissible)},
-        ]
-        for index in range(start, len(steps)):
-            action, observation = steps[index]
-            thought = thoughts[index] if thoughts else None
-            latest = index == len(steps) - 1
-            messages.append({"role": "assistant", "content": self.reply(action, thought)})
-            messages.append({"role": "user", "content": self.observation(observation, admissible if latest else None)})
-        return messages
-
 
 _ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_THOUGHT = re.compile(r"^\s*thought\s*:\s*(.*?)(?=^\s*action\s*:|\Z)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_THOUGHT = re.compile(
+    r"^\s*thought\s*:\s*(.*?)(?=^\s*action\s*:|\Z)", re.IGNORECASE | re.MULTILINE | re.DOTALL
+)
 _QUOTES = "`'\"*"
 
 

@@ -44,7 +44,8 @@ def takeover_success(env: TextWorldEnv, random_steps: int = 5, seed: int = 0) ->
         _, info = env.reset(options={"task_id": task_id})
         for step in range(env.max_steps):
             try:
-                action = rng.choice(info["admissible_actions"]) if step < random_steps else env.expert_action()
+                random_move = step < random_steps
+                action = rng.choice(info["admissible_actions"]) if random_move else env.expert_action()
             except EnvError:  # no winning plan left: random play made the game unwinnable
                 break
             _, _, terminated, truncated, info = env.step(action)
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--speed-games", type=int, default=10, help="games used for the steps/s columns")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per game and side; the best is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per game and side (best kept)")
     args = parser.parse_args()
 
     rows = []
@@ -127,8 +128,9 @@ def main() -> None:
         env.close()
         speed_env.close()
 
-    print(f"\nTextWorld game sets, train split, {args.games} games each; steps/s over {args.speed_games} games "
-          f"x up to 50 random admissible commands, best of {args.repeats} per game, admissible commands on.\n")
+    print(f"\nTextWorld game sets, train split, {args.games} games each; steps/s over {args.speed_games} "
+          f"games x up to 50 random admissible commands, best of {args.repeats} per game, admissible "
+          "commands on.\n")
     print("| game set | generation s/game | expert success | expert after 5 random steps | random success "
           "| raw TextWorld steps/s | TextWorldEnv steps/s | wrapper/raw |")
     print("|---|---|---|---|---|---|---|---|")

@@ -126,7 +126,7 @@ class SubprocessEnv(TextEnv):
     def _call(self, method: str, *args: Any, timeout: Any = _STEP_TIMEOUT, **kwargs: Any) -> Any:
         """Forward one call; waits `step_timeout` unless `timeout` says otherwise (None: no limit)."""
         if self._conn is None:
-            raise EnvError(f"{self.env_name}: the env process is gone (after a timeout or crash): call reset()")
+            raise EnvError(f"{self.env_name}: the env process is gone (timeout or crash): call reset()")
         timeout = self.step_timeout if timeout is _STEP_TIMEOUT else timeout
         try:
             self._conn.send((method, args, kwargs))

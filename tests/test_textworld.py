@@ -14,31 +14,26 @@ from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize
 from agentkit.collect import collect, play_episode
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
-from agentkit.trajectory import read_episodes
+from agentkit.trajectory import Turn, read_episodes
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("textworld-cache")
-
-
-@pytest.fixture(scope="session")
-def custom_env(cache_dir):
-    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=cache_dir)
+def custom_env(textworld_cache):
+    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache)
     yield env
     env.close()
 
 
 @pytest.mark.parametrize("game_set", sorted(GAME_SETS))
-def test_check_env_passes_and_expert_wins_on_every_game_set(game_set, cache_dir):
-    env = make("textworld", game_set=game_set, n_games=2, cache_dir=cache_dir)
+def test_check_env_passes_and_expert_wins_on_every_game_set(game_set, textworld_cache):
+    env = make("textworld", game_set=game_set, n_games=2, cache_dir=textworld_cache)
     report = check_env(env, seeds=(0, 1))
     assert report.mean_expert_return > 0
 
 
-def test_test_hard_split_is_harder_and_disjoint(cache_dir):
-    train = TextWorldEnv("custom", "train", n_games=1, cache_dir=cache_dir)
-    hard = TextWorldEnv("custom", "test_hard", n_games=1, cache_dir=cache_dir)
+def test_test_hard_split_is_harder_and_disjoint(textworld_cache):
+    train = TextWorldEnv("custom", "train", n_games=1, cache_dir=textworld_cache)
+    hard = TextWorldEnv("custom", "test_hard", n_games=1, cache_dir=textworld_cache)
     (train_game,) = (train.game(t) for t in train.task_ids())
     (hard_game,) = (hard.game(t) for t in hard.task_ids())
     assert hard_game.params["world_size"] > train_game.params["world_size"]
@@ -49,7 +44,8 @@ def test_test_hard_split_is_harder_and_disjoint(cache_dir):
 def test_split_seeds_are_disjoint_and_ranges_drawn_per_seed():
     firsts = {split: set(zip(range(1000), games.split_seeds(split), strict=False)) for split in games.SPLITS}
     seeds = [{seed for _, seed in pairs} for pairs in firsts.values()]
-    fresh = {seed for _, seed in zip(range(1000), games.split_seeds("train", generation_seed=7), strict=False)}
+    fresh_seeds = games.split_seeds("train", generation_seed=7)
+    fresh = {seed for _, seed in zip(range(1000), fresh_seeds, strict=False)}
     everything = seeds + [fresh]
     assert sum(len(s) for s in everything) == len(set().union(*everything))
     spec = games.split_params("custom", "train")
@@ -58,34 +54,35 @@ def test_split_seeds_are_disjoint_and_ranges_drawn_per_seed():
     assert {d["world_size"] for d in drawn} == {3, 4, 5}
 
 
-def test_bad_parameters_are_named(cache_dir):
+def test_bad_parameters_are_named(textworld_cache):
     with pytest.raises(EnvError, match="unknown game_set 'tw-nope'"):
-        TextWorldEnv("tw-nope", cache_dir=cache_dir)
+        TextWorldEnv("tw-nope", cache_dir=textworld_cache)
     with pytest.raises(EnvError, match="no parameter 'rooms'"):
-        TextWorldEnv("custom", cache_dir=cache_dir, rooms=4)
+        TextWorldEnv("custom", cache_dir=textworld_cache, rooms=4)
     with pytest.raises(EnvError, match=r"'quest_length'=\[4, 3\]"):
-        TextWorldEnv("custom", cache_dir=cache_dir, quest_length=[4, 3])
+        TextWorldEnv("custom", cache_dir=textworld_cache, quest_length=[4, 3])
     with pytest.raises(EnvError, match="unknown split 'dev'"):
-        TextWorldEnv("custom", "dev", cache_dir=cache_dir)
+        TextWorldEnv("custom", "dev", cache_dir=textworld_cache)
     with pytest.raises(EnvError, match="generated no game.*level"):
-        TextWorldEnv("tw-coin_collector", n_games=1, cache_dir=cache_dir, level=500)
+        TextWorldEnv("tw-coin_collector", n_games=1, cache_dir=textworld_cache, level=500)
 
 
-def test_cached_games_are_reused_without_generating(custom_env, cache_dir, monkeypatch):
+def test_cached_games_are_reused_without_generating(custom_env, textworld_cache, monkeypatch):
     def refuse(*args):
         raise AssertionError("the cache should have served these games")
 
     monkeypatch.setattr(games, "_generate_or_error", refuse)
-    again = TextWorldEnv("custom", "train", n_games=3, cache_dir=cache_dir)
+    again = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache)
     assert again.task_ids() == custom_env.task_ids()
     manifest = json.loads((again.game(again.task_ids()[0]).path.parent / "manifest.json").read_text())
     assert manifest["game_set"] == "custom" and len(manifest["games"]) >= 3
 
 
-def test_generation_seed_gives_a_fresh_reproducible_set(custom_env, cache_dir):
-    fresh = TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, generation_seed=5)
+def test_generation_seed_gives_a_fresh_reproducible_set(custom_env, textworld_cache):
+    fresh = TextWorldEnv("custom", n_games=1, cache_dir=textworld_cache, generation_seed=5)
     assert set(fresh.task_ids()).isdisjoint(custom_env.task_ids())
-    assert fresh.task_ids() == TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, generation_seed=5).task_ids()
+    again = TextWorldEnv("custom", n_games=1, cache_dir=textworld_cache, generation_seed=5)
+    assert fresh.task_ids() == again.task_ids()
 
 
 def test_first_observation_has_objective_and_no_banner(custom_env):
@@ -132,8 +129,8 @@ def test_expert_takes_over_after_random_play(custom_env):
         assert info["won"] and info["score"] == info["max_score"]
 
 
-def test_step_limit_truncates(cache_dir):
-    env = TextWorldEnv("custom", n_games=1, cache_dir=cache_dir, max_steps=2)
+def test_step_limit_truncates(textworld_cache):
+    env = TextWorldEnv("custom", n_games=1, cache_dir=textworld_cache, max_steps=2)
     env.reset(seed=0)
     assert env.step("look")[2:4] == (False, False)
     assert env.step("look")[2:4] == (False, True)
@@ -158,16 +155,24 @@ def test_parse_action():
 
 def test_prompt_messages_window_and_reply_format():
     fmt = PromptFormat(history=1, thoughts=True)
-    steps = [("go north", "north room"), ("take key", "taken")]
-    messages = fmt.messages("goal: find key", steps, ["look", "go south"], ["explore", "grab it"])
+    turns = [
+        Turn("system", fmt.system_prompt()),
+        fmt.observation_turn("goal: find key", {"admissible_actions": ["go north"]}),
+        Turn("assistant", fmt.reply("go north", "explore"), action="go north"),
+        fmt.observation_turn("north room", {"admissible_actions": ["take key"]}),
+        Turn("assistant", fmt.reply("take key", "grab it"), action="take key"),
+        fmt.observation_turn("taken", {"admissible_actions": ["look", "go south"]}),
+    ]
+    messages = fmt.messages_for(turns)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[1]["content"] == "goal: find key"  # the objective always stays
+    assert messages[1]["content"] == "goal: find key"  # the objective always stays, its commands do not
     assert messages[2]["content"] == "Thought: grab it\nAction: take key"
     assert messages[3]["content"] == "taken\nCommands: look, go south"
-    assert "Thought:" in fmt.system_prompt()
+    assert "Thought:" in messages[0]["content"]
+    assert fmt.messages_for(turns[:2])[-1]["content"] == "goal: find key\nCommands: go north"
     plain = PromptFormat(show_admissible=False, history=None)
-    assert plain.messages("goal", steps, ["look"])[-1]["content"] == "taken"
-    assert len(plain.messages("goal", steps)) == 6
+    assert plain.messages_for(turns)[-1]["content"] == "taken"
+    assert len(plain.messages_for(turns)) == 6
     assert parse_action(fmt.reply("take key", "grab it")) == ("grab it", "take key")
     with pytest.raises(ValueError, match="history=-1"):
         PromptFormat(history=-1)
@@ -194,8 +199,8 @@ def test_random_policy_is_reproducible_per_episode(custom_env):
         make_policy("greedy")
 
 
-def test_missing_game_file_fails_only_its_episode(custom_env, cache_dir, tmp_path):
-    shutil.copytree(cache_dir, tmp_path / "cache")  # broken copies, the session's cache stays intact
+def test_missing_game_file_fails_only_its_episode(custom_env, textworld_cache, tmp_path):
+    shutil.copytree(textworld_cache, tmp_path / "cache")  # broken copies, the session's cache stays intact
     env = TextWorldEnv("custom", n_games=3, cache_dir=tmp_path / "cache")
     env.game(env.task_ids()[1]).path.unlink()
     episodes = [play_episode(env, ExpertPolicy(), task_id, seed=0) for task_id in env.task_ids()]
@@ -203,8 +208,8 @@ def test_missing_game_file_fails_only_its_episode(custom_env, cache_dir, tmp_pat
     assert "is missing" in episodes[1].error
 
 
-def test_collect_writes_trajectories_and_survives_a_corrupt_game(custom_env, cache_dir, tmp_path):
-    shutil.copytree(cache_dir, tmp_path / "cache")
+def test_collect_writes_trajectories_and_survives_a_corrupt_game(custom_env, textworld_cache, tmp_path):
+    shutil.copytree(textworld_cache, tmp_path / "cache")
     kwargs = {"game_set": "custom", "n_games": 3, "cache_dir": str(tmp_path / "cache")}
     broken = TextWorldEnv(**kwargs).game(custom_env.task_ids()[1]).path
     broken.write_bytes(broken.read_bytes()[:3000])  # a truncated story file: the interpreter exits
