@@ -1,0 +1,111 @@
+"""vLLM's offline engine in process (`VLLMBackend`), with LoRA, against HF `generate` on the same model.
+
+One engine for the module: it takes about a minute to start on a CPU.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from agentkit.envs import make
+
+from agentkit.prompts import PromptFormat
+from agentkit.rollout.adapters import AdapterError, adapter_ref
+from agentkit.rollout.engine import ModelAgent, Task, rollout
+from agentkit.rollout.hf_backend import HFBackend
+from agentkit.rollout.sampling import SamplingParams
+from agentkit.rollout.vllm_backend import cpu_environment
+
+pytestmark = pytest.mark.slow
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "vllm-tests"
+GAMES = {"game_set": "custom", "split": "train", "n_games": 4, "max_steps": 3}
+HELLO = [[{"role": "user", "content": "You are in the kitchen. There is a red key on the table."}]]
+
+
+def save_lora(model_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA adapter with random non-zero weights (so it changes the output), written to `out`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model_dir, tmp_path_factory) -> Path:
+    return save_lora(tiny_model_dir, tmp_path_factory.mktemp("lora") / "agent", seed=1)
+
+
+@pytest.fixture(scope="module")
+def vllm_backend(tiny_model_dir, adapter):
+    (CACHE / "tmp").mkdir(parents=True, exist_ok=True)
+    threads = f"0-{(os.cpu_count() or 1) - 1}"
+    os.environ.update({**cpu_environment(CACHE, threads=threads), "TMPDIR": str(CACHE / "tmp")})
+    from agentkit.rollout.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(str(tiny_model_dir), adapter=str(adapter), max_lora_rank=8, max_model_len=1024)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def textworld(textworld_cache):
+    kwargs = {**GAMES, "cache_dir": str(textworld_cache)}
+    env = make("textworld", **kwargs)
+    tasks = [Task(task_id, seed) for seed, task_id in enumerate(env.task_ids())]
+    env.close()
+    return kwargs, tasks
+
+
+def test_greedy_textworld_episodes_are_identical_to_hf(vllm_backend, tiny_model_dir, adapter, textworld):
+    """Same model, adapter and games: every greedy reply has the same token ids (and so the same actions)."""
+    kwargs, tasks = textworld
+    params = SamplingParams(max_tokens=12)
+    prompt_format = PromptFormat(history=2)
+    runs = {}
+    for backend in (vllm_backend, HFBackend(str(tiny_model_dir), adapter=str(adapter), threads=1)):
+        runs[backend.name], stats = rollout(
+            lambda: make("textworld", **kwargs), tasks, ModelAgent(backend, params), num_envs=4,
+            prompt_format=prompt_format, progress=False,
+        )
+        assert stats.errors == 0 and stats.generated_tokens > 0
+    identity = {"path": str(adapter.resolve()), "digest": adapter_ref(adapter).digest}
+    for ours, theirs in zip(runs["vllm"], runs["hf"], strict=True):
+        assert ours.meta["adapter"] == identity == theirs.meta["adapter"]
+        mine = [t for t in ours.turns if t.role == "assistant"]
+        hf = [t for t in theirs.turns if t.role == "assistant"]
+        assert [(t.token_ids, t.text, t.action) for t in mine] == [(t.token_ids, t.text, t.action) for t in hf]
+        for a, b in zip(mine, hf, strict=True):
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
+
+
+def test_the_adapter_changes_the_output_and_a_changed_adapter_fails_loudly(vllm_backend, tiny_model_dir, tmp_path):
+    params = SamplingParams(max_tokens=12)
+    first = vllm_backend.generate(HELLO, params)[0][0].token_ids
+    folder = shutil.copytree(vllm_backend.adapter.path, tmp_path / "adapter")
+    vllm_backend.load_adapter(str(folder))  # same content: the engine keeps the loaded LoRA
+    assert vllm_backend.generate(HELLO, params)[0][0].token_ids == first
+
+    save_lora(tiny_model_dir, folder, seed=2)  # a new training round overwrites the folder
+    with pytest.raises(AdapterError, match="changed on disk since it was loaded"):
+        vllm_backend.generate(HELLO, params)
+    vllm_backend.load_adapter(str(folder))
+    assert vllm_backend.adapter == adapter_ref(folder)
+    second = vllm_backend.generate(HELLO, params)[0][0].token_ids
+    expected = HFBackend(str(tiny_model_dir), adapter=str(folder), threads=1).generate(HELLO, params)
+    assert second == expected[0][0].token_ids != first
+
+
+def test_seeded_sampling_repeats_and_gives_n_replies(vllm_backend):
+    params = SamplingParams(temperature=1.0, max_tokens=8, n=3, seed=7)
+    prompts = HELLO * 2
+    once, again = vllm_backend.generate(prompts, params), vllm_backend.generate(prompts, params)
+    assert [len(c) for c in once] == [3, 3]
+    assert [[c.token_ids for c in r] for r in once] == [[c.token_ids for c in r] for r in again]
+    assert len({tuple(c.token_ids) for c in once[0]}) > 1, "three samples at temperature 1 were all equal"
+    assert all(len(c.token_ids) == len(c.logprobs) for r in once for c in r)
