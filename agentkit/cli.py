@@ -115,6 +115,7 @@ def _cmd_play(args: argparse.Namespace) -> None:
         sampling=sampling,
         out=args.out,
         timeout=args.timeout,
+        token_ids=not args.no_token_ids,
         progress=args.out is not None,
     )
     if args.out is None:
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int)
     play.add_argument("--timeout", type=float, default=60.0, help="seconds per request attempt")
     play.add_argument("--out", help="append the episodes to this JSONL file (default: print them)")
+    play.add_argument("--no-token-ids", action="store_true",
+                      help="do not ask for generated token ids (for servers other than vLLM that reject the field)")
     return parser
 
 

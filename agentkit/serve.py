@@ -190,7 +190,7 @@ class VLLMServer:
         self.stop()
 
 
-def served_adapter(base_url: str, model: str, api_key: str = "EMPTY") -> AdapterRef | None:
+def served_adapter(base_url: str, model: str, api_key: str = "EMPTY", timeout: float = 10.0) -> AdapterRef | None:
     """The identity of the adapter a vLLM server serves as `model`, when it is a folder on this machine.
 
     vLLM lists each LoRA module with its folder as `root` and the base model as `parent`; the base model
@@ -198,7 +198,7 @@ def served_adapter(base_url: str, model: str, api_key: str = "EMPTY") -> Adapter
     """
     from openai import OpenAI
 
-    with OpenAI(base_url=base_url, api_key=api_key, timeout=10.0, max_retries=1) as client:
+    with OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1) as client:
         try:
             entries = client.models.list().data
         except Exception:  # the play run itself reports an unreachable server, episode by episode
@@ -224,6 +224,7 @@ def play(
     api_key: str = "EMPTY",
     timeout: float = 60.0,
     max_retries: int = 3,
+    token_ids: bool = True,
     progress: bool = False,
     **prompt_kwargs: Any,
 ) -> tuple[list[Episode], Any]:
@@ -231,7 +232,8 @@ def play(
 
     Tasks are the env's task ids in order (cycled), seeded by position. Episodes are streamed to `out`
     (JSONL) when given. A server that is down or too slow fails the affected episodes with the reason,
-    after the client's retries. Returns the episodes and the engine's `RolloutStats`.
+    after the client's retries. `token_ids=False` for servers other than vLLM, which may reject the
+    request field that asks for them. Returns the episodes and the engine's `RolloutStats`.
     """
     from agentkit.envs import make
     from agentkit.prompts import PromptFormat
@@ -247,8 +249,10 @@ def play(
     finally:
         probe.close()
     tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, i) for i in range(episodes)]
-    backend = OpenAIBackend(model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
-    backend.adapter = served_adapter(base_url, model, api_key)
+    backend = OpenAIBackend(
+        model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, token_ids=token_ids
+    )
+    backend.adapter = served_adapter(base_url, model, api_key, timeout)
     writer = TrajectoryWriter(out) if out is not None else None
     try:
         return rollout(

@@ -105,8 +105,20 @@ def test_bad_adapter_argument_is_a_clear_error(spec, message):
         parse_adapters([spec])
 
 
-def test_play_against_a_server_that_is_down_records_failed_episodes(textworld_cache, tmp_path):
-    url = f"http://127.0.0.1:{free_port()}/v1"
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never answers: a server too slow for the client's timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+
+
+@pytest.mark.parametrize(("server_state", "error"), [("down", "APIConnectionError"), ("silent", "APITimeoutError")])
+def test_play_against_a_server_down_or_too_slow_records_failed_episodes(
+    server_state, error, silent_server, textworld_cache, tmp_path
+):
+    url = silent_server if server_state == "silent" else f"http://127.0.0.1:{free_port()}/v1"
     episodes, stats = play(
         "textworld",
         url,
@@ -114,13 +126,13 @@ def test_play_against_a_server_that_is_down_records_failed_episodes(textworld_ca
         episodes=2,
         num_envs=2,
         env_kwargs={**GAMES, "n_games": 2, "cache_dir": str(textworld_cache)},
-        out=tmp_path / "down.jsonl",
-        timeout=2,
+        out=tmp_path / "failed.jsonl",
+        timeout=1,
         max_retries=1,
     )
     assert stats.errors == 2 and not any(e.success for e in episodes)
-    assert all("APIConnectionError" in e.error for e in episodes)
-    on_disk, _ = read_episodes(tmp_path / "down.jsonl")
+    assert all(e.error.startswith(f"RuntimeError: backend: {error}") for e in episodes), episodes[0].error
+    on_disk, _ = read_episodes(tmp_path / "failed.jsonl")
     assert [e.error for e in on_disk] == [e.error for e in episodes]
 
 
