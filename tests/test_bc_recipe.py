@@ -1,0 +1,100 @@
+"""The BC recipe end to end as a user runs it: a real process, killed mid-training and resumed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "bc.py"
+CONFIG = ROOT / "recipes" / "configs" / "bc_textworld.yaml"
+
+
+@pytest.fixture(scope="module")
+def common(tmp_path_factory, textworld_cache):
+    cache = tmp_path_factory.mktemp("bc-cache")
+    return [
+        f"cache_dir={cache}",
+        f"env.kwargs.cache_dir={textworld_cache}",
+        "env.train_kwargs.n_games=4",
+        "env.eval_kwargs.n_games=2",
+        "env.kwargs.max_steps=8",
+        "train.batch_size=4",
+        "train.logging_steps=1",
+        "eval.num_envs=2",
+        "eval.max_tokens=8",
+    ]
+
+
+def run_recipe(overrides: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(RECIPE), "--config", str(CONFIG), *overrides]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_bc_run_writes_a_complete_run_folder(common, tmp_path):
+    out = tmp_path / "run"
+    result = run_recipe([*common, f"output_dir={out}", "train.max_steps=3", "eval.baselines=[random]"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in (
+        "config.yaml",
+        "demos.jsonl",
+        "metrics.json",
+        "report.md",
+        "loss.png",
+        "success.png",
+        "adapter/adapter_model.safetensors",
+        "eval_random.jsonl",
+        "eval_bc.jsonl",
+    ):
+        assert (out / name).is_file(), name
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["train"]["max_steps"] == 3 and saved["env"]["train_kwargs"]["n_games"] == 4
+    assert "| bc | 2 |" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_bad_override_is_one_clear_line(common):
+    result = run_recipe([*common, "train.learning_rat=0.1"], timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("bc: error: unknown config key train.'learning_rat'")
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_adapter(common, tmp_path):
+    steps = ["train.max_steps=6", "train.save_steps=2", "skip_eval=true", "train.learning_rate=0.01"]
+    reference = tmp_path / "unbroken"
+    result = run_recipe([*common, *steps, f"output_dir={reference}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    broken = tmp_path / "broken"
+    command = [sys.executable, str(RECIPE), "--config", str(CONFIG), *common, *steps, f"output_dir={broken}"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    first_checkpoint = broken / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    deadline = time.time() + 600
+    while not first_checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert first_checkpoint.exists(), "the run ended before its first checkpoint"
+    assert not (broken / "adapter").exists(), "the run finished before it could be interrupted"
+    at_checkpoint = load_file(first_checkpoint.parent / "adapter_model.safetensors")
+
+    result = run_recipe([*common, *steps, f"output_dir={broken}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = load_file(reference / "adapter" / "adapter_model.safetensors")
+    resumed = load_file(broken / "adapter" / "adapter_model.safetensors")
+    assert expected.keys() == resumed.keys()
+    moved = max((expected[k] - at_checkpoint[k]).abs().max().item() for k in expected)
+    assert moved > 1e-4, "training after the checkpoint changed nothing: the comparison would prove nothing"
+    for key in expected:
+        torch.testing.assert_close(resumed[key], expected[key], atol=1e-5, rtol=1e-4)
