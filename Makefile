@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml setup.py
 
 setup: $(STAMP)
 
+# Behavior cloning on TextWorld, end to end on this CPU: games, expert demos, LoRA SFT, held-out eval.
 quickstart: $(STAMP)
-	$(BIN)/python -m agentkit.quickstart
+	$(BIN)/accelerate launch --config_file accelerate_configs/cpu.yaml \
+		recipes/bc.py --config recipes/configs/bc_textworld.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check .

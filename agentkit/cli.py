@@ -129,6 +129,50 @@ def _cmd_play(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_eval_bench(args: argparse.Namespace) -> None:
+    from agentkit.eval.bench_eval import format_summary, generate_records, grade_predictions, grade_records
+
+    if (args.predictions is None) == (args.model is None):
+        raise AgentkitError("eval bench needs exactly one of --predictions FILE and --model PATH")
+    out = args.out or f"runs/eval-{args.task}"
+    if args.predictions is not None:
+        summary = grade_predictions(args.task, args.predictions, out, split=args.split, limit=args.limit)
+    else:
+        from agentkit.rollout.backend import make_backend
+
+        _apply_vllm_environment(args.backend, args.cache_dir)
+        with make_backend(args.backend, args.model, args.adapter, **_backend_options(args)) as backend:
+            records = generate_records(args.task, backend, split=args.split, limit=args.limit)
+        summary = grade_records(args.task, records, out, split=args.split)
+    print(format_summary(summary))
+    print(f"per-item results: {summary['results']}")
+
+
+def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
+    """vLLM reads its settings from the environment when it is imported: set them before that."""
+    if backend == "vllm":
+        import os
+
+        from agentkit.rollout.vllm_backend import cpu_environment
+
+        for key, value in cpu_environment(os.path.expanduser(cache_dir)).items():
+            os.environ.setdefault(key, value)
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    if args.backend == "openai":
+        return {"base_url": args.endpoint}
+    return {}
+
+
+def _add_model_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--model", help="model folder or hub name (for --backend openai: the served model name)")
+    sub.add_argument("--adapter", help="a PEFT LoRA adapter folder (hf and vllm backends)")
+    sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
+    sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="where vLLM keeps its compile cache")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentkit", description="Fine-tune LLM agents.")
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
@@ -153,8 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command("serve", _cmd_serve, "start vLLM's OpenAI-compatible server with LoRA adapters")
     serve.add_argument("--model", required=True, help="base model folder or hub name")
-    serve.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
-                       help="serve a PEFT LoRA adapter folder under NAME (repeatable)")
+    serve.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve a PEFT LoRA adapter folder under NAME (repeatable)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-lora-rank", type=int, default=16)
@@ -171,15 +220,33 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--model", required=True, help="served model name (an adapter name samples with it)")
     play.add_argument("--episodes", type=int, default=8)
     play.add_argument("--num-envs", type=int, default=8, help="episodes played at once")
-    play.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
-                      help="env constructor argument, VALUE parsed as JSON when it can be (repeatable)")
+    play.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env constructor argument, VALUE parsed as JSON when it can be (repeatable)",
+    )
     play.add_argument("--temperature", type=float, default=0.0)
     play.add_argument("--max-tokens", type=int, default=64)
     play.add_argument("--seed", type=int)
     play.add_argument("--timeout", type=float, default=60.0, help="seconds per request attempt")
     play.add_argument("--out", help="append the episodes to this JSONL file (default: print them)")
-    play.add_argument("--no-token-ids", action="store_true",
-                      help="do not ask for generated token ids (for servers other than vLLM that reject the field)")
+    play.add_argument(
+        "--no-token-ids",
+        action="store_true",
+        help="do not ask for generated token ids (for servers other than vLLM that reject the field)",
+    )
+    evaluate = command("eval", lambda args: None, "evaluate models: reasoning benchmarks")
+    evals = evaluate.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
+    bench = evals.add_parser("bench", help="grade a reasoning benchmark", description="grade a reasoning benchmark")
+    bench.set_defaults(run=_cmd_eval_bench)
+    bench.add_argument("--task", required=True, help="a shipped task name (gsm8k, arithmetic, ...) or a YAML path")
+    bench.add_argument("--predictions", help="JSONL of completions made elsewhere (question + completion)")
+    _add_model_arguments(bench)
+    bench.add_argument("--split", help="the task split (default: the task's own)")
+    bench.add_argument("--limit", type=int, help="the first N items only")
+    bench.add_argument("--out", help="output folder (default runs/eval-TASK)")
     return parser
 
 

@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentkit.errors import AgentkitError
 from agentkit.eval.metrics import ItemResult, summarize
 from agentkit.eval.tasks import Task, TaskError, get_task
-
-from agentkit.errors import AgentkitError
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -200,3 +199,31 @@ def format_summary(summary: dict[str, Any]) -> str:
         elif key not in ("predictions", "results"):
             lines.append(f"| {key} | {value} |")
     return "\n".join(lines)
+
+
+def generate_records(
+    task: str | Task, backend: Any, *, split: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Answer the task's prompts with a rollout backend (`agentkit.rollout`), as predictions records.
+
+    Every backend gets the same chat prompt (the task's prompt as one user message) and the task's own
+    sampling parameters, so their per-item results compare one to one.
+    """
+    from agentkit.rollout.sampling import SamplingParams
+
+    task = get_task(task) if isinstance(task, str) else task
+    docs = task.docs(split, limit)
+    g = task.generation
+    params = SamplingParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens, n=g.n, seed=g.seed)
+    prompts = [[{"role": "user", "content": task.render_prompt(doc)}] for doc in docs]
+    records = []
+    for doc, completions in zip(docs, backend.generate(prompts, params), strict=True):
+        texts = [c.text if c.error is None else None for c in completions]
+        tokens = [len(c.token_ids or []) for c in completions]
+        record = {"question": doc[task.fields.question], task.fields.answer: doc[task.fields.answer]}
+        if g.n == 1:
+            record.update(completion=texts[0], completion_tokens=tokens[0])
+        else:
+            record.update(completions=texts, completion_tokens=tokens)
+        records.append(record)
+    return records
