@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from agentkit.envs import EnvError, TextEnv, check_env
-from agentkit.envs.subprocess_env import EnvCrashed, EnvTimeout, SubprocessEnv
 
 from agentkit.collect import collect
+from agentkit.envs import EnvError, TextEnv, check_env
+from agentkit.envs.subprocess_env import EnvCrashed, EnvTimeout, SubprocessEnv
 from agentkit.policies import ExpertPolicy
 from agentkit.trajectory import read_episodes
 

@@ -7,11 +7,11 @@ import random
 import shutil
 
 import pytest
+
+from agentkit.collect import collect, play_episode
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
-
-from agentkit.collect import collect, play_episode
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.trajectory import Turn, read_episodes
