@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -30,3 +31,28 @@ def test_missing_subcommand_is_a_usage_error(capsys):
         main([])
     assert exit_.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_eval_bench_grades_a_predictions_file(tmp_path, capsys):
+    predictions = tmp_path / "predictions.jsonl"
+    rows = [
+        {"question": "What is 2 + 3?", "answer": "#### 5", "completion": "2 + 3 = 5. The answer is 5.", "id": 1},
+        {"question": "What is 4 * 3?", "answer": "#### 12", "completion": "The answer is 13.", "id": 2},
+    ]
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["eval", "bench", "--task", "gsm8k", "--predictions", str(predictions), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| accuracy | 0.5000 |" in printed and str(out / "results.jsonl") in printed
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["extracted"], r["correct"]) for r in results] == [(1, "5", True), (2, "13", False)]
+
+
+def test_eval_bench_through_a_model_writes_per_item_results(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["eval", "bench", "--task", "arithmetic", "--model", str(tiny_model_dir), "--limit", "3", "--out", str(out)]
+    assert main(argv) == 0
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 3 and all(r["completion_tokens"] > 0 and "correct" in r for r in results)
+    assert main(["eval", "bench", "--task", "arithmetic"]) == 2
+    assert "exactly one of --predictions FILE and --model PATH" in capsys.readouterr().err
