@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -33,7 +34,6 @@ def model_dir(preset: str) -> Path:
 
 def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params) -> dict:
     from agentkit.envs import make
-
     from agentkit.prompts import PromptFormat
     from agentkit.rollout.engine import ModelAgent, Task, rollout
 
@@ -54,6 +54,7 @@ def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params) -> 
     if stats.errors:
         raise RuntimeError(f"{stats.errors} episodes failed; first: {next(e.error for e in played if e.error)}")
     replies = [[t.token_ids for t in e.turns if t.role == "assistant"] for e in played]
+    print(f"{backend.name} at {num_envs} envs: {seconds:.1f} s", file=sys.stderr, flush=True)
     return {
         "episodes/s": len(played) / seconds,
         "tokens/s": stats.generated_tokens / seconds,

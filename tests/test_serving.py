@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentkit.envs import make
 
 from agentkit.cli import main
+from agentkit.envs import make
 from agentkit.rollout.adapters import adapter_ref
 from agentkit.rollout.hf_backend import HFBackend
 from agentkit.rollout.openai_backend import OpenAIBackend

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from agentkit.envs import make
 
+from agentkit.envs import make
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.adapters import AdapterError, adapter_ref
 from agentkit.rollout.engine import ModelAgent, Task, rollout
