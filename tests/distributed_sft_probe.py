@@ -32,12 +32,14 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--max_steps", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=2, help="per process")
+    parser.add_argument("--rows", type=int, default=16)
     cli = parser.parse_args()
 
     args = SFTConfig(
         output_dir=cli.output_dir,
         max_steps=cli.max_steps,
-        per_device_train_batch_size=2,
+        per_device_train_batch_size=cli.batch_size,
         learning_rate=1e-2,
         seed=0,
         bf16=False,
@@ -51,7 +53,7 @@ def main() -> None:
     trainer = SFTTrainer(
         model=cli.model,
         args=args,
-        train_dataset=Dataset.from_list(demo_rows(16)),
+        train_dataset=Dataset.from_list(demo_rows(cli.rows)),
         processing_class=load_tokenizer(cli.model),
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
     )

@@ -1,15 +1,20 @@
 """Real multi-process training on the CPU through `accelerate launch` and the repository's configs.
 
-Each run trains a few steps of a tiny model with a LoRA adapter: one process (`cpu.yaml`), two DDP
-processes over gloo (`multi_cpu.yaml`) and two DeepSpeed ZeRO-3 processes (`deepspeed_zero3.yaml`).
-Every launch has a timeout and its whole process group is killed past it, so a stuck rank fails the test
-instead of hanging CI. DeepSpeed compiles its shared-memory comm op on first use; the build is kept in
-`.cache/torch_extensions` so later runs reuse it.
+The BC recipe trains a few steps of a tiny model with a LoRA adapter under `cpu.yaml` (one process),
+`multi_cpu.yaml` (two DDP ranks over gloo) and `deepspeed_zero3.yaml` (two ZeRO-3 ranks). The same two
+multi-process configs also run `distributed_sft_probe.py`, the smallest correct SFT script, so a failure
+there points at the configs and a failure only in the recipe points at the recipe.
+
+A rank that silently trains alone still exits 0, so the world size is read from what the trainer did:
+after one step the epoch has advanced by world_size * batch / samples. Every launch has a timeout past
+which its whole process group is killed, so a stuck rank fails the test instead of hanging CI. DeepSpeed
+compiles its shared-memory comm op on first use; the build is kept in `.cache/torch_extensions`.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import math
 import os
 import re
@@ -22,13 +27,25 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.trajectory import Episode, Turn, write_episodes
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "accelerate_configs"
 EXTENSIONS_DIR = REPO / ".cache" / "torch_extensions"
-TRAIN_SCRIPT = Path(__file__).with_name("distributed_sft_probe.py")
-MAX_STEPS = 3
+RECIPE = REPO / "recipes" / "bc.py"
+RECIPE_CONFIG = REPO / "recipes" / "configs" / "bc_textworld.yaml"
+PROBE = Path(__file__).with_name("distributed_sft_probe.py")
+STEPS = 3
+BATCH = 2  # per process
+SAMPLES = 16  # trained decisions: the probe's rows, and the recipe's 8 demos x 2 agent turns
 LAUNCH_TIMEOUT_S = 600
 DEEPSPEED_TIMEOUT_S = 1200  # the first DeepSpeed run on a machine also compiles its comm op
+
+RECIPE_TRAINS_EACH_RANK_ALONE = pytest.mark.xfail(
+    strict=True,
+    reason="recipes/bc.py builds its trainer without use_cpu=True, so on a machine without GPUs each DDP "
+    "rank trains alone and DeepSpeed's world size disagrees with the trainer's batch sizes",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,28 +58,24 @@ class Launch:
     log: str
     out_dir: Path
 
-    def rank_lines(self, rank: int) -> list[str]:
-        """Lines a worker printed; torchrun prefixes them with `[default<rank>]:` (single process: none)."""
+    def rank_lines(self, rank: int) -> str:
+        """What one worker printed; torchrun prefixes its lines with `[default<rank>]:`."""
         prefix = f"[default{rank}]:"
-        lines = self.log.replace("\r", "\n").splitlines()
-        return [line.split(prefix, 1)[1] for line in lines if prefix in line]
+        return "\n".join(line.split(prefix, 1)[1] for line in self.log.splitlines() if prefix in line)
 
-    def losses(self) -> list[float]:
-        """Per-step training losses from the trainer's logged metrics (rank 0 logs them)."""
-        found = []
-        for match in re.finditer(r"\{'loss': [^}]*\}", self.log):
-            found.append(float(ast.literal_eval(match.group(0))["loss"]))
-        return found
+    def step_logs(self) -> list[dict]:
+        """The trainer's per-step metrics (rank 0 logs them), e.g. loss and epoch."""
+        logs = [ast.literal_eval(match) for match in re.findall(r"\{'loss': [^}]*\}", self.log)]
+        return [{key: float(value) for key, value in entry.items()} for entry in logs]
 
 
-def launch(config: str, out_dir: Path, model_dir: Path, *, num_processes: int | None = None,
+def launch(script_args: list[str], config: str, out_dir: Path, *, num_processes: int | None = None,
            timeout: int = LAUNCH_TIMEOUT_S) -> Launch:  # fmt: skip
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIG_DIR / config)]
     if num_processes is not None:
         command += ["--num_processes", str(num_processes)]
     # Port 0: a free port, so runs on a shared machine do not collide; --tee 3: per-rank line prefixes.
-    command += ["--main_process_port", "0", "--tee", "3", str(TRAIN_SCRIPT)]
-    command += ["--model", str(model_dir), "--output_dir", str(out_dir), "--max_steps", str(MAX_STEPS)]
+    command += ["--main_process_port", "0", "--tee", "3", *script_args]
     EXTENSIONS_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(EXTENSIONS_DIR), "PYTHONUNBUFFERED": "1"}
     log_path = out_dir.parent / f"{out_dir.name}.log"
@@ -77,19 +90,74 @@ def launch(config: str, out_dir: Path, model_dir: Path, *, num_processes: int | 
             process.wait()
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
             pytest.fail(f"accelerate launch with {config} did not finish in {timeout} s; log tail:\n{tail}")
-    return Launch(process.returncode, log_path.read_text(encoding="utf-8", errors="replace"), out_dir)
+    text = log_path.read_text(encoding="utf-8", errors="replace").replace("\r", "\n")
+    return Launch(process.returncode, text, out_dir)
+
+
+def demo_episode(item: str) -> Episode:
+    return Episode(
+        task_id=item,
+        env="textworld",
+        turns=[
+            Turn("system", "You play a text game. Reply with one command."),
+            Turn("user", f"You are in a kitchen. There is a {item} here."),
+            Turn("assistant", f"take {item}", action=f"take {item}", loss=True),
+            Turn("user", f"You take the {item}."),
+            Turn("assistant", "go north", action="go north", loss=True),
+        ],
+        success=True,
+        score=1.0,
+        steps=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demos") / "demos.jsonl"
+    items = ("apple", "knife", "key", "lamp", "book", "coin", "cup", "map")
+    write_episodes(path, [demo_episode(item) for item in items])
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tiny_model_dir: Path, demos: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], Launch]:
+    """`runs(script, config)`: each launch happens once per module, so comparisons reuse them."""
+    cache: dict[tuple[str, str], Launch] = {}
+
+    def get(script: str, config: str) -> Launch:
+        if (script, config) not in cache:
+            out_dir = tmp_path_factory.mktemp(script) / config
+            if script == "recipe":
+                args = [str(RECIPE), "--config", str(RECIPE_CONFIG), f"model={tiny_model_dir}",
+                        f"demos={demos}", f"output_dir={out_dir}", f"cache_dir={out_dir.parent / 'cache'}",
+                        "skip_eval=true", f"train.max_steps={STEPS}", f"train.batch_size={BATCH}",
+                        "train.logging_steps=1", "train.save_steps=2"]  # fmt: skip
+            else:
+                args = [str(PROBE), "--model", str(tiny_model_dir), "--output_dir", str(out_dir),
+                        "--max_steps", str(STEPS), "--batch_size", str(BATCH),
+                        "--rows", str(SAMPLES)]  # fmt: skip
+            if config == "deepspeed_zero3":
+                pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra")
+                run = launch(args, f"{config}.yaml", out_dir, num_processes=2, timeout=DEEPSPEED_TIMEOUT_S)
+            else:
+                run = launch(args, f"{config}.yaml", out_dir)
+            cache[(script, config)] = run
+        return cache[(script, config)]
+
+    return get
 
 
 def assert_trained(run: Launch, model_dir: Path, world_size: int) -> None:
-    """Exit 0, every rank trained in a world of `world_size`, finite losses, a loadable trained adapter."""
+    """Exit 0, `world_size` ranks shared the data, finite losses, a loadable adapter that moved."""
     assert run.returncode == 0, run.log[-3000:]
-    for rank in range(world_size):
-        lines = run.rank_lines(rank) if world_size > 1 else run.log.splitlines()
-        assert f"agentkit-probe rank={rank} world_size={world_size}" in "\n".join(lines), (
-            f"rank {rank} of {world_size} did not report training:\n{run.log[-3000:]}"
-        )
-    losses = run.losses()
-    assert len(losses) == MAX_STEPS and all(math.isfinite(loss) for loss in losses), losses
+    steps = run.step_logs()
+    assert len(steps) == STEPS, run.log[-3000:]
+    assert all(math.isfinite(step["loss"]) for step in steps), steps
+    assert steps[0]["epoch"] == pytest.approx(world_size * BATCH / SAMPLES), (
+        f"one step covered {steps[0]['epoch']} epochs: not {world_size} ranks sharing the data"
+    )
     assert_adapter_loads_and_moved(run.out_dir / "adapter", model_dir)
 
 
@@ -98,49 +166,58 @@ def assert_adapter_loads_and_moved(adapter_dir: Path, model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter_dir)
-    lora_b = {name: p for name, p in model.named_parameters() if "lora_B" in name}
+    lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
     assert lora_b, f"{adapter_dir} holds no LoRA weights"
-    # LoRA B starts at zero: a trained, fully gathered adapter has non-zero B matrices of full shape.
-    assert any(p.abs().sum() > 0 for p in lora_b.values()), "the saved adapter is untrained"
+    # LoRA B starts at zero: a trained adapter whose sharded weights were gathered on save has non-zero B.
+    assert any(p.abs().sum() > 0 for p in lora_b), "the saved adapter is untrained"
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Launch]:
-    """Each launch once per module, so the loss comparison reuses the runs the other tests check."""
-    cache: dict[str, Launch] = {}
-
-    def get(name: str) -> Launch:
-        if name not in cache:
-            out_dir = tmp_path_factory.mktemp("launch") / name
-            if name == "deepspeed_zero3":
-                pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra")
-                cache[name] = launch(
-                    f"{name}.yaml", out_dir, tiny_model_dir, num_processes=2, timeout=DEEPSPEED_TIMEOUT_S
-                )
-            else:
-                cache[name] = launch(f"{name}.yaml", out_dir, tiny_model_dir)
-        return cache[name]
-
-    return get
+def assert_recipe_finished_once(run: Launch) -> None:
+    """Only the main process writes and prints the report."""
+    assert run.log.count("# Behavior cloning") == 1, run.log[-3000:]
+    metrics = json.loads((run.out_dir / "metrics.json").read_text(encoding="utf-8"))
+    losses = [loss for _, loss in metrics["train"]["loss_history"]]
+    assert len(losses) == STEPS and all(math.isfinite(loss) for loss in losses)
 
 
-def test_cpu_config_trains_in_one_process(runs, tiny_model_dir):
-    assert_trained(runs("cpu"), tiny_model_dir, world_size=1)
+def test_bc_recipe_trains_under_cpu_config(runs, tiny_model_dir):
+    run = runs("recipe", "cpu")
+    assert_trained(run, tiny_model_dir, world_size=1)
+    assert_recipe_finished_once(run)
 
 
-def test_multi_cpu_config_trains_with_two_ddp_ranks(runs, tiny_model_dir):
-    run = runs("multi_cpu")
+@RECIPE_TRAINS_EACH_RANK_ALONE
+def test_bc_recipe_trains_with_two_ddp_ranks(runs, tiny_model_dir):
+    run = runs("recipe", "multi_cpu")
     assert_trained(run, tiny_model_dir, world_size=2)
-    assert "backend=gloo" in "\n".join(run.rank_lines(1))
+    assert_recipe_finished_once(run)
 
 
-def test_deepspeed_zero3_trains_with_two_ranks_on_cpu(runs, tiny_model_dir):
-    run = runs("deepspeed_zero3")
+@RECIPE_TRAINS_EACH_RANK_ALONE
+def test_bc_recipe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
+    run = runs("recipe", "deepspeed_zero3")
     assert_trained(run, tiny_model_dir, world_size=2)
-    assert "zero_stage=3" in "\n".join(run.rank_lines(0))
+    assert_recipe_finished_once(run)
+    shards = run.out_dir / "checkpoints" / "checkpoint-2" / "global_step2"
+    for rank in (0, 1):  # each rank saved its own ZeRO partition of the model and optimizer states
+        shard = shards / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt"
+        assert shard.is_file(), f"no ZeRO shard of rank {rank} in {shards}"
+
+
+def test_probe_trains_with_two_ddp_ranks_over_gloo(runs, tiny_model_dir):
+    run = runs("probe", "multi_cpu")
+    assert_trained(run, tiny_model_dir, world_size=2)
+    assert "world_size=2 backend=gloo" in run.rank_lines(1)
+
+
+def test_probe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
+    run = runs("probe", "deepspeed_zero3")
+    assert_trained(run, tiny_model_dir, world_size=2)
+    assert "world_size=2 backend=gloo zero_stage=3" in run.rank_lines(1)
 
 
 def test_zero3_and_ddp_take_the_same_steps(runs):
     """Same data, seed and global batch: sharding must not change the maths."""
-    ddp, zero3 = runs("multi_cpu").losses(), runs("deepspeed_zero3").losses()
-    assert ddp and zero3 == pytest.approx(ddp, abs=2e-3)
+    ddp = [step["loss"] for step in runs("probe", "multi_cpu").step_logs()]
+    zero3 = [step["loss"] for step in runs("probe", "deepspeed_zero3").step_logs()]
+    assert len(ddp) == STEPS and zero3 == pytest.approx(ddp, abs=2e-3)
