@@ -1,16 +1,17 @@
-"""Play a policy in an env and write the episodes as trajectories (the `agentkit collect` command).
+"""Play a policy or a model in an env and write the episodes as trajectories (the `agentkit collect` command).
 
-Each episode is stored as its full conversation: the system prompt, the raw observations as user turns
-(admissible commands in their `info`; `PromptFormat.messages_for` renders the windowed prompt from them)
-and the policy's replies as assistant turns with `loss=True` and exactly the text a model is trained to
-produce. A failing env (missing or corrupt game, interpreter
-error, a step past its timeout) fails only its episode: the error is recorded and the run goes on.
+Everything goes through the rollout engine, so demonstrations, baselines and model rollouts are built
+the same way: the system prompt, the raw observations as user turns (admissible commands in their
+`info`; `PromptFormat.messages_for` renders the windowed prompt from them) and the replies as assistant
+turns with `loss=True`. A failing env (missing or corrupt game, interpreter error, a step past its
+timeout) fails only its episode: the error is recorded and the run goes on.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +20,32 @@ from agentkit.envs.registry import make
 from agentkit.envs.subprocess_env import SubprocessEnv
 from agentkit.policies import Policy
 from agentkit.prompts import PromptFormat
-from agentkit.trajectory import Episode, TrajectoryWriter, Turn
+from agentkit.rollout.engine import Agent, PolicyAgent, Task, rollout
+from agentkit.trajectory import Episode, TrajectoryWriter
+
+
+def _as_agent(actor: Agent | Policy) -> Agent:
+    return actor if isinstance(actor, Agent) else PolicyAgent(actor)
 
 
 def play_episode(
     env: TextEnv,
-    policy: Policy,
+    policy: Agent | Policy,
     task_id: str | None = None,
     seed: int | None = None,
     prompt_format: PromptFormat | None = None,
 ) -> Episode:
-    """One episode of `policy` in `env`; any error ends the episode as a recorded failure."""
-    prompt_format = prompt_format or PromptFormat()
-    turns = [Turn("system", prompt_format.system_prompt())]
-    episode = Episode(task_id=task_id or f"seed-{seed}", env=env.name, turns=turns, seed=seed,
-                      meta={"policy": policy.name, "truncated": False})
-    try:
-        policy.reset(seed)
-        observation, info = env.reset(seed=seed, options=None if task_id is None else {"task_id": task_id})
-        episode.task_id = str(info.get("task_id", episode.task_id))
-        turns.append(prompt_format.observation_turn(observation, info))
-        done = False
-        while not done:
-            decision = policy.act(env, prompt_format.messages_for(turns), info)
-            observation, reward, terminated, truncated, info = env.step(decision.action)
-            reply = prompt_format.reply(decision.action, decision.thought)
-            turns.append(Turn("assistant", reply, thought=decision.thought, action=decision.action,
-                              reward=float(reward), loss=True))
-            turns.append(prompt_format.observation_turn(observation, info))
-            episode.steps += 1
-            episode.score += float(reward)
-            done = terminated or truncated
-        episode.success = bool(info["won"])
-        episode.meta["truncated"] = bool(truncated)
-    except Exception as exc:  # the env, its process or the policy failed: record it, keep the run going
-        episode.error = f"{type(exc).__name__}: {exc}"
-        episode.success = False
-    return episode
+    """One episode in an env the caller owns (left open); any error ends it as a recorded failure."""
+    episodes, _ = rollout(
+        lambda: env,
+        [Task(task_id, seed or 0)],
+        _as_agent(policy),
+        num_envs=1,
+        prompt_format=prompt_format,
+        progress=False,
+        close_envs=False,
+    )
+    return episodes[0]
 
 
 @dataclass
@@ -70,45 +60,51 @@ class CollectSummary:
         return self.successes / self.episodes if self.episodes else 0.0
 
 
+def _build_env(env_name: str, env_kwargs: dict[str, Any], step_timeout: float | None) -> TextEnv:
+    if step_timeout is None:
+        return make(env_name, **env_kwargs)
+    # The constructor may generate many games: no limit on start-up, only on calls.
+    return SubprocessEnv(env_name, env_kwargs, step_timeout=step_timeout, start_timeout=None)
+
+
 def collect(
     env_name: str,
     env_kwargs: dict[str, Any] | None,
-    policy: Policy,
+    policy: Agent | Policy,
     episodes: int,
     out_path: str | os.PathLike[str],
     *,
     prompt_format: PromptFormat | None = None,
     seed: int = 0,
     step_timeout: float | None = 30.0,
+    num_envs: int = 1,
     progress: bool = True,
 ) -> CollectSummary:
     """Play `episodes` episodes and append them to `out_path` (JSONL, one episode per line).
 
     Episode i plays task `task_ids()[i % n]` (or, for envs without task ids, the task of seed `seed + i`)
-    with reset seed `seed + i`. With `step_timeout` the env runs in a child process and any call past the
-    timeout kills it and fails only that episode; `None` runs the env in this process.
+    with reset seed `seed + i`, `num_envs` at a time. With `step_timeout` each env runs in a child process
+    and any call past the timeout kills it and fails only that episode; `None` runs envs in this process.
     """
-    if not isinstance(episodes, int) or episodes < 1:
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be a positive int")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     env_kwargs = dict(env_kwargs or {})
-    if step_timeout is None:
-        env: TextEnv = make(env_name, **env_kwargs)
-    else:  # the constructor may generate many games: no limit on start-up, only on calls
-        env = SubprocessEnv(env_name, env_kwargs, step_timeout=step_timeout, start_timeout=None)
-    task_ids = env.task_ids()
-    summary = CollectSummary(Path(out_path), 0, 0, 0)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with env, TrajectoryWriter(out_path) as writer, Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task(f"{env_name} {policy.name}", total=episodes)
-        for index in range(episodes):
-            task_id = task_ids[index % len(task_ids)] if task_ids else None
-            episode = play_episode(env, policy, task_id, seed + index, prompt_format)
-            writer.write(episode)
-            summary.episodes += 1
-            summary.successes += episode.success
-            summary.errors += episode.error is not None
-            bar.update(task, advance=1, description=(
-                f"{env_name} {policy.name}: {summary.successes} won, {summary.errors} failed"))
-    return summary
+    probe = make(env_name, **env_kwargs)  # builds (and caches) the task set once, before the workers start
+    task_ids = probe.task_ids()
+    probe.close()
+    tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, seed + i) for i in range(episodes)]
+    agent = _as_agent(policy)
+    with TrajectoryWriter(out_path) as writer:
+        done, _ = rollout(
+            partial(_build_env, env_name, env_kwargs, step_timeout),
+            tasks,
+            agent,
+            num_envs=num_envs,
+            prompt_format=prompt_format,
+            writer=writer,
+            progress=progress,
+            description=f"{env_name} {agent.name}",
+        )
+    return CollectSummary(
+        Path(out_path), len(done), sum(e.success for e in done), sum(e.error is not None for e in done)
+    )

@@ -41,7 +41,10 @@ def spec(name: str) -> EnvSpec:
 
 
 def make(name: str, **kwargs: Any) -> TextEnv:
-    """Build a registered env by name; keyword arguments go to its constructor."""
+    """Build a registered env by name, or any env class by `"module:attr"`; kwargs go to its constructor."""
+    if ":" in name and name not in _REGISTRY:
+        module_name, attr = name.split(":")
+        return getattr(importlib.import_module(module_name), attr)(**kwargs)
     env_spec = spec(name)
     module_name, attr = env_spec.entry_point.split(":")
     try:

@@ -9,7 +9,6 @@ the next `reset()` starts a fresh child, so a collection run records the failure
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import tempfile
@@ -32,14 +31,6 @@ class EnvCrashed(EnvError):
     """The env's child process died or the env raised an unexpected exception; the child is gone."""
 
 
-def _build(env: str, kwargs: dict[str, Any]) -> TextEnv:
-    """A registered env name, or a `"module:attr"` entry point (for envs outside the registry)."""
-    if ":" in env:
-        module_name, attr = env.split(":")
-        return getattr(importlib.import_module(module_name), attr)(**kwargs)
-    return make(env, **kwargs)
-
-
 def _serve(conn: Connection, env_name: str, kwargs: dict[str, Any], stderr_path: str) -> None:
     """Child loop: build the env, then answer (method, args, kwargs) requests until told to close.
 
@@ -56,7 +47,7 @@ def _serve(conn: Connection, env_name: str, kwargs: dict[str, Any], stderr_path:
             return
         try:
             if method == "__init__":
-                env = _build(env_name, kwargs)
+                env = make(env_name, **kwargs)
                 result: Any = {"name": env.name, "max_steps": env.max_steps, "task_ids": env.task_ids()}
             else:
                 result = getattr(env, method)(*args, **call_kwargs)

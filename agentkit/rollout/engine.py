@@ -7,6 +7,7 @@ others). A finished episode is written at once and its slot takes the next task 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.envs.base import TextEnv
-
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.sampling import SamplingParams
@@ -56,6 +56,9 @@ class Agent:
 
     name = "agent"
 
+    def begin(self, slot: Slot, task: Task) -> None:
+        """A new episode starts in `slot`."""
+
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
         raise NotImplementedError
 
@@ -82,19 +85,29 @@ class ModelAgent(Agent):
 
 
 class PolicyAgent(Agent):
-    """A model-free policy (`agentkit.policies`: the expert, random play), asked env by env."""
+    """A model-free policy (`agentkit.policies`: the expert, random play), asked env by env.
+
+    Each slot plays with its own copy of the policy, reset with the episode's seed, so a stochastic
+    policy's episode depends on its seed only, not on which other episodes run beside it.
+    """
 
     def __init__(self, policy):
         self.policy = policy
         self.name = policy.name
+        self._per_slot: dict[int, Any] = {}
+
+    def begin(self, slot: Slot, task: Task) -> None:
+        policy = copy.deepcopy(self.policy)
+        policy.reset(task.seed)
+        self._per_slot[id(slot)] = policy
 
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
         replies = []
         for slot in slots:
-            decision = self.policy.act(slot.env, [], slot.info)
-            replies.append(
-                Reply(prompt_format.reply(decision.action, decision.thought), decision.action, decision.thought)
-            )
+            messages = prompt_format.messages_for(slot.episode.turns)
+            decision = self._per_slot[id(slot)].act(slot.env, messages, slot.info)
+            text = prompt_format.reply(decision.action, decision.thought)
+            replies.append(Reply(text, decision.action, decision.thought))
         return replies
 
 
@@ -123,10 +136,10 @@ def _fail(slot: Slot, exc: BaseException) -> None:
     slot.done = True
 
 
-def _start(slot: Slot, task: Task, env_name: str, prompt_format: PromptFormat, meta: dict[str, Any]) -> None:
+def _start(slot: Slot, task: Task, agent: Agent, prompt_format: PromptFormat, meta: dict[str, Any]) -> None:
     episode = Episode(
         task_id=task.task_id or f"seed-{task.seed}",
-        env=env_name,
+        env=slot.env.name,
         seed=task.seed,
         turns=[Turn("system", prompt_format.system_prompt())],
         meta=dict(meta),
@@ -134,6 +147,7 @@ def _start(slot: Slot, task: Task, env_name: str, prompt_format: PromptFormat, m
     slot.episode, slot.done, slot.info = episode, False, {}
     try:
         options = None if task.task_id is None else {"task_id": task.task_id}
+        agent.begin(slot, task)
         observation, info = slot.env.reset(seed=task.seed, options=options)
         episode.task_id = str(info.get("task_id", episode.task_id))
         slot.info = info
@@ -190,11 +204,13 @@ def rollout(
     meta: dict[str, Any] | None = None,
     progress: bool = True,
     description: str = "rollout",
+    close_envs: bool = True,
 ) -> tuple[list[Episode], RolloutStats]:
     """Play every task with `agent` over `num_envs` envs at once; returns the episodes in task order.
 
     `env_factory` makes one env per slot (wrap it in `SubprocessEnv` to kill hanging envs). Episodes are
-    written to `writer` as they finish, so an interrupted run keeps what it finished.
+    written to `writer` as they finish, so an interrupted run keeps what it finished. `close_envs=False`
+    leaves the envs open for the caller who owns them.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -234,7 +250,7 @@ def rollout(
                         order[id(slot)] = next_task
                         starting.append((slot, queue[next_task]))
                         next_task += 1
-                list(pool.map(lambda pair: _start(pair[0], pair[1], pair[0].env.name, prompt_format, meta), starting))
+                list(pool.map(lambda pair: _start(pair[0], pair[1], agent, prompt_format, meta), starting))
 
             def finish(slot: Slot) -> None:
                 episode = slot.episode
@@ -273,7 +289,8 @@ def rollout(
                 list(pool.map(lambda pair: _step(pair[0], pair[1], prompt_format), zip(live, replies, strict=True)))
     finally:
         pool.shutdown(wait=True)
-        for slot in slots:
-            slot.env.close()
+        if close_envs:
+            for slot in slots:
+                slot.env.close()
     stats.seconds = time.perf_counter() - start
     return [results[i] for i in range(len(queue))], stats
