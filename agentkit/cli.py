@@ -89,21 +89,76 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         server.stop()
 
 
-def _cmd_play(args: argparse.Namespace) -> None:
+def _env_kwargs(items: list[str]) -> dict:
+    """`--env-arg KEY=VALUE` pairs; values are read as JSON when they parse (numbers, lists, booleans)."""
     import json
 
-    from agentkit.rollout.sampling import SamplingParams
-    from agentkit.serve import ServeError, play
-
-    env_kwargs = {}
-    for item in args.env_arg:
+    kwargs = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ServeError(f"--env-arg {item!r} must be KEY=VALUE")
+            raise AgentkitError(f"--env-arg {item!r} must be KEY=VALUE")
         try:
-            env_kwargs[key] = json.loads(value)
+            kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
-            env_kwargs[key] = value
+            kwargs[key] = value
+    return kwargs
+
+
+def _cmd_collect(args: argparse.Namespace) -> None:
+    import importlib
+    import inspect
+
+    from agentkit.collect import collect
+    from agentkit.envs import spec
+    from agentkit.policies import make_policy
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.engine import ModelAgent, PolicyAgent
+    from agentkit.rollout.sampling import SamplingParams
+
+    env_kwargs = _env_kwargs(args.env_arg)
+    for key in ("game_set", "split"):
+        if getattr(args, key) is not None:
+            env_kwargs[key] = getattr(args, key)
+    if args.seed is not None:  # envs that generate their tasks draw a fresh set from this seed
+        module_name, attr = spec(args.env).entry_point.split(":")
+        env_class = getattr(importlib.import_module(module_name), attr)
+        if "generation_seed" not in inspect.signature(env_class).parameters:
+            raise AgentkitError(f"--seed: env {args.env!r} does not generate its tasks from a seed")
+        env_kwargs["generation_seed"] = args.seed
+    if args.policy == "model":
+        if args.model is None:
+            raise AgentkitError("--policy model needs --model")
+        from agentkit.rollout.backend import make_backend
+
+        _apply_vllm_environment(args.backend, args.cache_dir)
+        backend = make_backend(args.backend, args.model, args.adapter, **_backend_options(args))
+        agent = ModelAgent(backend, SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens))
+    else:
+        agent = PolicyAgent(make_policy(args.policy, seed=args.seed or 0))
+    prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
+    summary = collect(
+        args.env,
+        env_kwargs,
+        agent,
+        args.episodes,
+        args.out,
+        prompt_format=prompt_format,
+        seed=args.seed or 0,
+        step_timeout=args.step_timeout,
+        num_envs=args.num_envs,
+    )
+    print(
+        f"{summary.episodes} episodes, success {summary.success_rate:.1%}, {summary.errors} failed; "
+        f"appended to {summary.path}"
+    )
+
+
+def _cmd_play(args: argparse.Namespace) -> None:
+    from agentkit.rollout.sampling import SamplingParams
+    from agentkit.serve import play
+
+    env_kwargs = _env_kwargs(args.env_arg)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
     episodes, stats = play(
         args.env,
@@ -237,6 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask for generated token ids (for servers other than vLLM that reject the field)",
     )
+    collect = command("collect", _cmd_collect, "play a policy or a model in an env and save the trajectories")
+    collect.add_argument("--env", required=True, help="a registered env (see `agentkit envs`)")
+    collect.add_argument("--game-set", help="TextWorld game set (custom, tw-simple, tw-cooking, ...)")
+    collect.add_argument("--split", help="the env's task split (train, valid, test, ...)")
+    collect.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="more env arguments")
+    collect.add_argument("--policy", default="expert", choices=["expert", "random", "model"])
+    collect.add_argument("--episodes", type=int, default=10)
+    collect.add_argument("--out", required=True, help="append the episodes to this JSONL file")
+    collect.add_argument("--seed", type=int, help="generate a fresh task set from this seed (TextWorld)")
+    collect.add_argument("--num-envs", type=int, default=4, help="episodes played at once")
+    collect.add_argument("--step-timeout", type=float, default=60.0, help="seconds an env call may take")
+    collect.add_argument("--history", type=int, default=4, help="past steps kept in the prompt")
+    collect.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
+    collect.add_argument("--temperature", type=float, default=0.0)
+    collect.add_argument("--max-tokens", type=int, default=48)
+    _add_model_arguments(collect)
+
     evaluate = command("eval", lambda args: None, "evaluate models: reasoning benchmarks")
     evals = evaluate.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
     bench = evals.add_parser("bench", help="grade a reasoning benchmark", description="grade a reasoning benchmark")

@@ -56,3 +56,73 @@ def test_eval_bench_through_a_model_writes_per_item_results(tiny_model_dir, tmp_
     assert len(results) == 3 and all(r["completion_tokens"] > 0 and "correct" in r for r in results)
     assert main(["eval", "bench", "--task", "arithmetic"]) == 2
     assert "exactly one of --predictions FILE and --model PATH" in capsys.readouterr().err
+
+
+def test_collect_writes_expert_and_random_episodes(textworld_cache, tmp_path, capsys):
+    out = tmp_path / "demos.jsonl"
+    base = [
+        "collect",
+        "--env",
+        "textworld",
+        "--game-set",
+        "custom",
+        "--split",
+        "train",
+        "--episodes",
+        "3",
+        "--env-arg",
+        "n_games=3",
+        "--env-arg",
+        f"cache_dir={textworld_cache}",
+        "--out",
+        str(out),
+    ]
+    assert main(base) == 0
+    assert "3 episodes, success 100.0%, 0 failed" in capsys.readouterr().out
+    assert main([*base, "--policy", "random"]) == 0
+    from agentkit.trajectory import read_episodes
+
+    episodes, _ = read_episodes(out)
+    assert [e.meta["agent"] for e in episodes] == ["expert"] * 3 + ["random"] * 3
+    assert sorted(e.task_id for e in episodes[:3]) == sorted(e.task_id for e in episodes[3:])
+
+
+def test_collect_seed_draws_a_fresh_game_set(textworld_cache, tmp_path, capsys):
+    out = tmp_path / "fresh.jsonl"
+    argv = [
+        "collect",
+        "--env",
+        "textworld",
+        "--episodes",
+        "1",
+        "--seed",
+        "7",
+        "--env-arg",
+        "n_games=1",
+        "--env-arg",
+        f"cache_dir={textworld_cache}",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    from agentkit.trajectory import read_episodes
+
+    shipped = main(
+        [
+            "collect",
+            "--env",
+            "textworld",
+            "--episodes",
+            "1",
+            "--env-arg",
+            "n_games=1",
+            "--env-arg",
+            f"cache_dir={textworld_cache}",
+            "--out",
+            str(tmp_path / "split.jsonl"),
+        ]
+    )
+    assert shipped == 0
+    assert read_episodes(out)[0][0].task_id != read_episodes(tmp_path / "split.jsonl")[0][0].task_id
+    assert main(["collect", "--env", "textcraft", "--seed", "3", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "does not generate its tasks from a seed" in capsys.readouterr().err
