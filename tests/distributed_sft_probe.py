@@ -1,8 +1,9 @@
 """Test fixture: the smallest real TRL SFT + LoRA run, launched by `tests/test_distributed_training.py`.
 
-Run under `accelerate launch`; every rank reports its rank, world size, backend and ZeRO stage on one
-line so the test can tell which processes took part, then trains and saves the adapter (on every rank:
-under ZeRO-3 saving gathers sharded weights collectively).
+Run under `accelerate launch`; every rank reports its rank, world size, backend, distributed type and ZeRO
+stage on one line so the test can tell which processes took part and how, then trains and saves the
+adapter (on every rank: under ZeRO-3 saving gathers sharded weights collectively). `use_cpu=True` is what
+a script needs on a machine without GPUs for the ranks to form one training job.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def main() -> None:
     zero_stage = state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else 0
     print(
         f"agentkit-probe rank={state.process_index} world_size={state.num_processes} "
-        f"backend={backend} zero_stage={zero_stage}",
+        f"backend={backend} type={state.distributed_type.value} zero_stage={zero_stage}",
         flush=True,
     )
     trainer.train()

@@ -207,13 +207,13 @@ def test_bc_recipe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
 def test_probe_trains_with_two_ddp_ranks_over_gloo(runs, tiny_model_dir):
     run = runs("probe", "multi_cpu")
     assert_trained(run, tiny_model_dir, world_size=2)
-    assert "world_size=2 backend=gloo" in run.rank_lines(1)
+    assert "world_size=2 backend=gloo type=MULTI_CPU" in run.rank_lines(1)
 
 
 def test_probe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
     run = runs("probe", "deepspeed_zero3")
     assert_trained(run, tiny_model_dir, world_size=2)
-    assert "world_size=2 backend=gloo zero_stage=3" in run.rank_lines(1)
+    assert "world_size=2 backend=gloo type=DEEPSPEED zero_stage=3" in run.rank_lines(1)
 
 
 def test_zero3_and_ddp_take_the_same_steps(runs):
