@@ -153,7 +153,7 @@ def assert_trained(run: Launch, model_dir: Path, world_size: int) -> None:
     """Exit 0, `world_size` ranks shared the data, finite losses, a loadable adapter that moved."""
     assert run.returncode == 0, run.log[-3000:]
     steps = run.step_logs()
-    assert len(steps) == STEPS, run.log[-3000:]
+    assert len(steps) == STEPS, f"{len(steps)} logged steps, not {STEPS} from rank 0:\n{run.log[-3000:]}"
     assert all(math.isfinite(step["loss"]) for step in steps), steps
     assert steps[0]["epoch"] == pytest.approx(world_size * BATCH / SAMPLES), (
         f"one step covered {steps[0]['epoch']} epochs: not {world_size} ranks sharing the data"
