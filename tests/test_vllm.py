@@ -45,12 +45,14 @@ def adapter(tiny_model_dir, tmp_path_factory) -> Path:
 def vllm_backend(tiny_model_dir, adapter):
     (CACHE / "tmp").mkdir(parents=True, exist_ok=True)
     threads = f"0-{(os.cpu_count() or 1) - 1}"
-    os.environ.update({**cpu_environment(CACHE, threads=threads), "TMPDIR": str(CACHE / "tmp")})
     from agentkit.rollout.vllm_backend import VLLMBackend
 
-    backend = VLLMBackend(str(tiny_model_dir), adapter=str(adapter), max_lora_rank=8, max_model_len=1024)
-    yield backend
-    backend.close()
+    with pytest.MonkeyPatch.context() as patch:  # vLLM reads these at import and in its engine process
+        for name, value in {**cpu_environment(CACHE, threads=threads), "TMPDIR": str(CACHE / "tmp")}.items():
+            patch.setenv(name, value)
+        backend = VLLMBackend(str(tiny_model_dir), adapter=str(adapter), max_lora_rank=8, max_model_len=1024)
+        yield backend
+        backend.close()
 
 
 @pytest.fixture(scope="module")
