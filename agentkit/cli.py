@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 
@@ -203,6 +204,68 @@ def _cmd_eval_bench(args: argparse.Namespace) -> None:
     print(f"per-item results: {summary['results']}")
 
 
+def _cmd_eval_agent(args: argparse.Namespace) -> None:
+    from functools import partial
+    from pathlib import Path
+
+    from agentkit.collect import build_env
+    from agentkit.envs import make
+    from agentkit.eval.agent import bar_chart, markdown_table, summarize
+    from agentkit.policies import make_policy
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.backend import make_backend
+    from agentkit.rollout.engine import ModelAgent, PolicyAgent, Task, rollout
+    from agentkit.rollout.sampling import SamplingParams
+    from agentkit.trajectory import TrajectoryWriter
+
+    env_kwargs = {**_env_kwargs(args.env_arg), "split": args.split}
+    probe = make(args.env, **env_kwargs)
+    task_ids = probe.task_ids()
+    probe.close()
+    count = args.episodes or len(task_ids)
+    tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, i) for i in range(count)]
+    agents = {name: (lambda name=name: PolicyAgent(make_policy(name))) for name in args.baseline}
+    if args.model is not None:
+        _apply_vllm_environment(args.backend, args.cache_dir)
+        sampling = SamplingParams(max_tokens=args.max_tokens)
+        options = _backend_options(args)
+        if not args.no_base:
+            agents["base"] = lambda: ModelAgent(make_backend(args.backend, args.model, **options), sampling)
+        for adapter in args.adapter:
+            name, _, path = adapter.rpartition("=") if "=" in adapter else (Path(adapter).name, "", adapter)
+            agents[name] = lambda path=path: ModelAgent(
+                make_backend(args.backend, args.model, path, **options), sampling
+            )
+    if not agents:
+        raise AgentkitError("nothing to evaluate: give --model (with --adapter ...) and/or --baseline")
+    out = Path(args.out or f"runs/eval-agent-{args.env}-{args.split}")
+    out.mkdir(parents=True, exist_ok=True)
+    prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
+    rows = []
+    for name, build in agents.items():
+        agent = build()
+        (out / f"{name}.jsonl").unlink(missing_ok=True)
+        with TrajectoryWriter(out / f"{name}.jsonl") as writer:
+            episodes, _ = rollout(
+                partial(build_env, args.env, env_kwargs, args.step_timeout),
+                tasks,
+                agent,
+                num_envs=args.num_envs,
+                prompt_format=prompt_format,
+                writer=writer,
+                description=f"eval {name}",
+            )
+        if isinstance(agent, ModelAgent):
+            agent.backend.close()
+        rows.append(summarize(name, episodes))
+    table = markdown_table(rows)
+    (out / "results.md").write_text(table + "\n")
+    (out / "results.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2))
+    bar_chart(rows, str(out / "success.png"), f"{args.env} {args.split}")
+    print(table)
+    print(f"episodes, table and chart in {out}")
+
+
 def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
     """vLLM reads its settings from the environment when it is imported: set them before that."""
     if backend == "vllm":
@@ -220,9 +283,18 @@ def _backend_options(args: argparse.Namespace) -> dict:
     return {}
 
 
-def _add_model_arguments(sub: argparse.ArgumentParser) -> None:
+def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -> None:
     sub.add_argument("--model", help="model folder or hub name (for --backend openai: the served model name)")
-    sub.add_argument("--adapter", help="a PEFT LoRA adapter folder (hf and vllm backends)")
+    if adapters:
+        sub.add_argument(
+            "--adapter",
+            action="append",
+            default=[],
+            metavar="[NAME=]PATH",
+            help="a PEFT LoRA adapter folder; repeat to compare several",
+        )
+    else:
+        sub.add_argument("--adapter", help="a PEFT LoRA adapter folder (hf and vllm backends)")
     sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
     sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
     sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="where vLLM keeps its compile cache")
@@ -319,6 +391,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--split", help="the task split (default: the task's own)")
     bench.add_argument("--limit", type=int, help="the first N items only")
     bench.add_argument("--out", help="output folder (default runs/eval-TASK)")
+    agent_eval = evals.add_parser(
+        "agent",
+        help="success rates of agents on an env's held-out tasks",
+        description="success rates of agents on an env's held-out tasks",
+    )
+    agent_eval.set_defaults(run=_cmd_eval_agent)
+    agent_eval.add_argument("--env", required=True, help="a registered env (see `agentkit envs`)")
+    agent_eval.add_argument("--split", default="test")
+    agent_eval.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE")
+    _add_model_arguments(agent_eval, adapters=True)
+    agent_eval.add_argument("--no-base", action="store_true", help="skip the base model without adapter")
+    agent_eval.add_argument("--baseline", action="append", default=[], choices=["random", "expert"])
+    agent_eval.add_argument("--episodes", type=int, help="episodes per agent (default: one per task)")
+    agent_eval.add_argument("--num-envs", type=int, default=8)
+    agent_eval.add_argument("--step-timeout", type=float, default=60.0)
+    agent_eval.add_argument("--history", type=int, default=4)
+    agent_eval.add_argument("--thoughts", action="store_true")
+    agent_eval.add_argument("--max-tokens", type=int, default=48)
+    agent_eval.add_argument("--out", help="output folder (default runs/eval-agent-ENV-SPLIT)")
     return parser
 
 

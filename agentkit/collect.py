@@ -60,7 +60,8 @@ class CollectSummary:
         return self.successes / self.episodes if self.episodes else 0.0
 
 
-def _build_env(env_name: str, env_kwargs: dict[str, Any], step_timeout: float | None) -> TextEnv:
+def build_env(env_name: str, env_kwargs: dict[str, Any], step_timeout: float | None) -> TextEnv:
+    """An env for the rollout engine: in a child process with a per-call timeout, or in this one (None)."""
     if step_timeout is None:
         return make(env_name, **env_kwargs)
     # The constructor may generate many games: no limit on start-up, only on calls.
@@ -96,7 +97,7 @@ def collect(
     agent = _as_agent(policy)
     with TrajectoryWriter(out_path) as writer:
         done, _ = rollout(
-            partial(_build_env, env_name, env_kwargs, step_timeout),
+            partial(build_env, env_name, env_kwargs, step_timeout),
             tasks,
             agent,
             num_envs=num_envs,

@@ -18,7 +18,8 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     rate = successes / total
     centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds the observed rate; rounding can put a bound a hair past it at 0% or 100%.
+    return max(0.0, min(rate, centre - half)), min(1.0, max(rate, centre + half))
 
 
 def _repeated_actions(episode: Episode) -> tuple[int, int]:

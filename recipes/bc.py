@@ -76,15 +76,13 @@ def resolve_model(config: BCConfig) -> str:
 
 
 def make_env(config: BCConfig, split_kwargs: dict[str, Any]):
-    from agentkit.envs.subprocess_env import SubprocessEnv
+    from agentkit.collect import build_env
 
-    kwargs = {**config.env.kwargs, **split_kwargs}
-    return SubprocessEnv(config.env.name, kwargs, step_timeout=config.env.step_timeout, start_timeout=None)
+    return build_env(config.env.name, {**config.env.kwargs, **split_kwargs}, config.env.step_timeout)
 
 
 def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int):
     from agentkit.envs import make
-
     from agentkit.rollout.engine import Task
 
     env = make(config.env.name, **{**config.env.kwargs, **split_kwargs})  # builds (and caches) the task set
@@ -119,7 +117,7 @@ def collect_demos(config: BCConfig, run_dir: Path) -> Path:
     return path
 
 
-def train(config: BCConfig, model: str, demos: Path, run_dir: Path) -> dict[str, Any]:
+def train(config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from agentkit.models import load_tokenizer
@@ -134,7 +132,7 @@ def train(config: BCConfig, model: str, demos: Path, run_dir: Path) -> dict[str,
     checkpoints = run_dir / "checkpoints"
     trainer = SFTTrainer(
         model=model,
-        args=sft_args(config.train, checkpoints),
+        args=sft_args(config.train, checkpoints, use_cpu=cpu),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config(config.lora),
@@ -158,7 +156,6 @@ def train(config: BCConfig, model: str, demos: Path, run_dir: Path) -> dict[str,
 def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
     """Random policy, base model and the trained adapter on the held-out tasks, same seeds for all."""
     from agentkit.eval.agent import summarize
-
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent, PolicyAgent, rollout
@@ -199,6 +196,7 @@ def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], eval
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from agentkit.eval.agent import bar_chart, markdown_table
 
     metrics = {"train": training, "eval": {e.name: e.as_dict() for e in evaluations}}
@@ -229,10 +227,13 @@ def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], eval
 
 
 def main(argv: list[str]) -> None:
+    import torch
     from accelerate import PartialState
 
     config = parse_recipe_args(BCConfig, argv)
-    state = PartialState()
+    # Without an accelerator each process must be told it runs on the CPU, or every rank trains alone.
+    cpu = not torch.accelerator.is_available()
+    state = PartialState(cpu=cpu)
     run_dir = Path(config.output_dir)
     with state.main_process_first():  # rank 0 builds the model and demos; the others then read them
         if state.is_main_process:
@@ -240,7 +241,7 @@ def main(argv: list[str]) -> None:
             save_config(config, run_dir / "config.yaml")
         model = resolve_model(config)
         demos = Path(config.demos) if config.demos else collect_demos(config, run_dir)
-    training = train(config, model, demos, run_dir)
+    training = train(config, model, demos, run_dir, cpu)
     if not state.is_main_process:
         return
     evaluations = [] if config.skip_eval else evaluate(config, model, run_dir)

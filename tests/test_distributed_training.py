@@ -1,9 +1,8 @@
 """Real multi-process training on the CPU through `accelerate launch` and the repository's configs.
 
 The BC recipe trains a few steps of a tiny model with a LoRA adapter under `cpu.yaml` (one process),
-`multi_cpu.yaml` (two DDP ranks over gloo) and `deepspeed_zero3.yaml` (two ZeRO-3 ranks). The same two
-multi-process configs also run `distributed_sft_probe.py`, the smallest correct SFT script, so a failure
-there points at the configs and a failure only in the recipe points at the recipe.
+`multi_cpu.yaml` (two DDP ranks over gloo) and `deepspeed_zero3.yaml` (two ZeRO-3 ranks), and DDP and
+ZeRO-3 must take the same steps.
 
 A rank that silently trains alone still exits 0, so the world size is read from what the trainer did:
 after one step the epoch has advanced by world_size * batch / samples. Every launch has a timeout past
@@ -34,18 +33,11 @@ CONFIG_DIR = REPO / "accelerate_configs"
 EXTENSIONS_DIR = REPO / ".cache" / "torch_extensions"
 RECIPE = REPO / "recipes" / "bc.py"
 RECIPE_CONFIG = REPO / "recipes" / "configs" / "bc_textworld.yaml"
-PROBE = Path(__file__).with_name("distributed_sft_probe.py")
 STEPS = 3
 BATCH = 2  # per process
-SAMPLES = 16  # trained decisions: the probe's rows, and the recipe's 8 demos x 2 agent turns
+SAMPLES = 16  # trained decisions: the 8 demos x 2 agent turns
 LAUNCH_TIMEOUT_S = 600
 DEEPSPEED_TIMEOUT_S = 1200  # the first DeepSpeed run on a machine also compiles its comm op
-
-RECIPE_TRAINS_EACH_RANK_ALONE = pytest.mark.xfail(
-    strict=True,
-    reason="recipes/bc.py builds its trainer without use_cpu=True, so on a machine without GPUs each DDP "
-    "rank trains alone and DeepSpeed's world size disagrees with the trainer's batch sizes",
-)
 
 pytestmark = pytest.mark.slow
 
@@ -120,31 +112,24 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(
-    tiny_model_dir: Path, demos: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str, str], Launch]:
-    """`runs(script, config)`: each launch happens once per module, so comparisons reuse them."""
-    cache: dict[tuple[str, str], Launch] = {}
+def runs(tiny_model_dir: Path, demos: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Launch]:
+    """`runs(config)`: each launch happens once per module, so comparisons reuse them."""
+    cache: dict[str, Launch] = {}
 
-    def get(script: str, config: str) -> Launch:
-        if (script, config) not in cache:
-            out_dir = tmp_path_factory.mktemp(script) / config
-            if script == "recipe":
-                args = [str(RECIPE), "--config", str(RECIPE_CONFIG), f"model={tiny_model_dir}",
-                        f"demos={demos}", f"output_dir={out_dir}", f"cache_dir={out_dir.parent / 'cache'}",
-                        "skip_eval=true", f"train.max_steps={STEPS}", f"train.batch_size={BATCH}",
-                        "train.logging_steps=1", "train.save_steps=2"]  # fmt: skip
-            else:
-                args = [str(PROBE), "--model", str(tiny_model_dir), "--output_dir", str(out_dir),
-                        "--max_steps", str(STEPS), "--batch_size", str(BATCH),
-                        "--rows", str(SAMPLES)]  # fmt: skip
+    def get(config: str) -> Launch:
+        if config not in cache:
+            out_dir = tmp_path_factory.mktemp("recipe") / config
+            args = [str(RECIPE), "--config", str(RECIPE_CONFIG), f"model={tiny_model_dir}",
+                    f"demos={demos}", f"output_dir={out_dir}", f"cache_dir={out_dir.parent / 'cache'}",
+                    "skip_eval=true", f"train.max_steps={STEPS}", f"train.batch_size={BATCH}",
+                    "train.logging_steps=1", "train.save_steps=2"]  # fmt: skip
             if config == "deepspeed_zero3":
                 pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra")
                 run = launch(args, f"{config}.yaml", out_dir, num_processes=2, timeout=DEEPSPEED_TIMEOUT_S)
             else:
                 run = launch(args, f"{config}.yaml", out_dir)
-            cache[(script, config)] = run
-        return cache[(script, config)]
+            cache[config] = run
+        return cache[config]
 
     return get
 
@@ -181,21 +166,19 @@ def assert_recipe_finished_once(run: Launch) -> None:
 
 
 def test_bc_recipe_trains_under_cpu_config(runs, tiny_model_dir):
-    run = runs("recipe", "cpu")
+    run = runs("cpu")
     assert_trained(run, tiny_model_dir, world_size=1)
     assert_recipe_finished_once(run)
 
 
-@RECIPE_TRAINS_EACH_RANK_ALONE
 def test_bc_recipe_trains_with_two_ddp_ranks(runs, tiny_model_dir):
-    run = runs("recipe", "multi_cpu")
+    run = runs("multi_cpu")
     assert_trained(run, tiny_model_dir, world_size=2)
     assert_recipe_finished_once(run)
 
 
-@RECIPE_TRAINS_EACH_RANK_ALONE
 def test_bc_recipe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
-    run = runs("recipe", "deepspeed_zero3")
+    run = runs("deepspeed_zero3")
     assert_trained(run, tiny_model_dir, world_size=2)
     assert_recipe_finished_once(run)
     shards = run.out_dir / "checkpoints" / "checkpoint-2" / "global_step2"
@@ -204,20 +187,8 @@ def test_bc_recipe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
         assert shard.is_file(), f"no ZeRO shard of rank {rank} in {shards}"
 
 
-def test_probe_trains_with_two_ddp_ranks_over_gloo(runs, tiny_model_dir):
-    run = runs("probe", "multi_cpu")
-    assert_trained(run, tiny_model_dir, world_size=2)
-    assert "world_size=2 backend=gloo type=MULTI_CPU" in run.rank_lines(1)
-
-
-def test_probe_trains_with_zero3_on_two_ranks(runs, tiny_model_dir):
-    run = runs("probe", "deepspeed_zero3")
-    assert_trained(run, tiny_model_dir, world_size=2)
-    assert "world_size=2 backend=gloo type=DEEPSPEED zero_stage=3" in run.rank_lines(1)
-
-
 def test_zero3_and_ddp_take_the_same_steps(runs):
     """Same data, seed and global batch: sharding must not change the maths."""
-    ddp = [step["loss"] for step in runs("probe", "multi_cpu").step_logs()]
-    zero3 = [step["loss"] for step in runs("probe", "deepspeed_zero3").step_logs()]
+    ddp = [step["loss"] for step in runs("multi_cpu").step_logs()]
+    zero3 = [step["loss"] for step in runs("deepspeed_zero3").step_logs()]
     assert len(ddp) == STEPS and zero3 == pytest.approx(ddp, abs=2e-3)
