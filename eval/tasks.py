@@ -36,9 +36,9 @@ from typing import Any
 
 import jinja2
 import yaml
-from agentkit.eval.grader import METHODS, GraderError, check_methods, extract, is_equivalent, reference_answer
 
 from agentkit.errors import AgentkitError
+from agentkit.eval.grader import METHODS, GraderError, check_methods, extract, is_equivalent, reference_answer
 
 GRADERS = ("numeric", "math")
 METRICS = ("accuracy", "pass@k", "maj@k", "mean_completion_tokens")

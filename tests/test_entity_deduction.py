@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
+
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.entity_deduction import (
     EntityDeductionEnv,

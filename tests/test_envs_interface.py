@@ -1,9 +1,9 @@
 """The registry and the env checker, exercised with small envs defined here for the purpose."""
 
 import pytest
-from agentkit.envs import EnvCheckError, EnvError, TextEnv, check_env, make, registered
 
 from agentkit.cli import main
+from agentkit.envs import EnvCheckError, EnvError, TextEnv, check_env, make, registered
 
 
 class CountdownEnv(TextEnv):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from agentkit.eval.arithmetic import LEVELS, generate, generate_split
 from agentkit.eval.bench_eval import PredictionsError, format_summary, grade_predictions, grade_records
 from agentkit.eval.grader import extract_answer, is_equivalent

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from agentkit.eval.grader import (
     GraderError,
     extract,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from agentkit.reward_models import (
     completion_text,
     env_outcome_reward,
@@ -10,7 +11,6 @@ from agentkit.reward_models import (
     make_math_reward,
     math_reward,
 )
-
 from agentkit.trajectory import Episode, Turn, to_dataset
 
 GSM8K_SOLUTION = "Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = $18.\n#### 18"

@@ -10,6 +10,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+
 from agentkit.envs import EnvError, make
 from agentkit.envs.minecraft.minedojo import (
     CAMERA_NOOP,

@@ -1,9 +1,9 @@
 """The rollout engine on real TextWorld games with the Hugging Face backend, and its fault handling."""
 
 import pytest
+
 from agentkit.envs import make
 from agentkit.envs.subprocess_env import SubprocessEnv
-
 from agentkit.policies import ExpertPolicy
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.adapters import AdapterError

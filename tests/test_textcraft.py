@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.minecraft.planner import Unsolvable, plan
 from agentkit.envs.minecraft.recipes import RecipeDataError, display, load_recipe_book

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
 from agentkit.envs.entity_deduction.judges import NO, YES, KnowledgeBaseJudge
 from agentkit.envs.entity_deduction.kb import Entity, KnowledgeBase
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from agentkit.envs.base import EnvError, TextEnv
 
 N_INV_SLOTS = 36
