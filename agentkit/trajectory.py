@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agentkit.errors import AgentkitError
+from agentkit.jsonl import json_lines
 
 ROLES = ("system", "user", "assistant")
 
@@ -154,21 +155,14 @@ def write_episodes(path: str | os.PathLike[str], episodes: Iterable[Episode]) ->
 
 def scan_episodes(path: str | os.PathLike[str]) -> Iterator[Episode | TrajectoryError]:
     """Yield each line's Episode, or the TrajectoryError that names what is wrong with it."""
-    path = Path(path)
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield TrajectoryError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            try:
-                yield episode_from_dict(record, where)
-            except TrajectoryError as exc:
-                yield exc
+    for where, record, error in json_lines(path):
+        if error is not None:
+            yield TrajectoryError(f"{where}: {error}")
+            continue
+        try:
+            yield episode_from_dict(record, where)
+        except TrajectoryError as exc:
+            yield exc
 
 
 def read_episodes(path: str | os.PathLike[str], *, skip_invalid: bool = False) -> tuple[list[Episode], int]:

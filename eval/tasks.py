@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import yaml
 
 from agentkit.errors import AgentkitError
 from agentkit.eval.grader import METHODS, GraderError, check_methods, extract, is_equivalent, reference_answer
+from agentkit.jsonl import json_lines
 
 GRADERS = ("numeric", "math")
 METRICS = ("accuracy", "pass@k", "maj@k", "mean_completion_tokens")
@@ -220,17 +220,11 @@ class Task:
         if not path.is_file():
             raise TaskError(f"{self.name}: data.jsonl.{split}: no such file {str(path)!r}")
         rows = []
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{line_number}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TaskError(f"{where}: not valid JSON ({exc.msg})") from None
-                self._check_row(row, where)
-                rows.append(row)
+        for where, row, error in json_lines(path):
+            if error is not None:
+                raise TaskError(f"{where}: {error}")
+            self._check_row(row, where)
+            rows.append(row)
         return rows
 
     def _load_hub(self, split: str) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.trajectory import Episode, Turn
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -29,3 +31,39 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def textworld_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One TextWorld game cache for the whole session: games are cached by parameters and seed."""
     return tmp_path_factory.mktemp("textworld-cache")
+
+
+@pytest.fixture(scope="session")
+def textworld_games(textworld_cache: Path):
+    """Four generated `custom` TextWorld games: the env kwargs and one rollout task per game."""
+    from agentkit.envs import make
+    from agentkit.rollout.engine import Task
+
+    kwargs = {"game_set": "custom", "split": "train", "n_games": 4, "cache_dir": str(textworld_cache)}
+    env = make("textworld", **kwargs)
+    tasks = [Task(task_id, seed) for seed, task_id in enumerate(env.task_ids())]
+    env.close()
+    return kwargs, tasks
+
+
+def _demo_episode(item: str) -> Episode:
+    return Episode(
+        task_id=item,
+        env="textworld",
+        turns=[
+            Turn("system", "You play a text game. Reply with one command."),
+            Turn("user", f"You are in a kitchen. There is a {item} here."),
+            Turn("assistant", f"Action: take {item}", action=f"take {item}", loss=True),
+            Turn("user", f"You take the {item}."),
+            Turn("assistant", "Action: go north", action="go north", loss=True),
+        ],
+        success=True,
+        score=1.0,
+        steps=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_episode():
+    """`demo_episode(item)`: a two-step demonstration that takes `item` and leaves."""
+    return _demo_episode

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit.trajectory import Episode, Turn, write_episodes
+from agentkit.trajectory import write_episodes
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "accelerate_configs"
@@ -86,25 +86,8 @@ def launch(script_args: list[str], config: str, out_dir: Path, *, num_processes:
     return Launch(process.returncode, text, out_dir)
 
 
-def demo_episode(item: str) -> Episode:
-    return Episode(
-        task_id=item,
-        env="textworld",
-        turns=[
-            Turn("system", "You play a text game. Reply with one command."),
-            Turn("user", f"You are in a kitchen. There is a {item} here."),
-            Turn("assistant", f"take {item}", action=f"take {item}", loss=True),
-            Turn("user", f"You take the {item}."),
-            Turn("assistant", "go north", action="go north", loss=True),
-        ],
-        success=True,
-        score=1.0,
-        steps=2,
-    )
-
-
 @pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demos(tmp_path_factory: pytest.TempPathFactory, demo_episode) -> Path:
     path = tmp_path_factory.mktemp("demos") / "demos.jsonl"
     items = ("apple", "knife", "key", "lamp", "book", "coin", "cup", "map")
     write_episodes(path, [demo_episode(item) for item in items])

@@ -13,16 +13,10 @@ from agentkit.rollout.hf_backend import HFBackend
 from agentkit.rollout.sampling import Completion, SamplingError, SamplingParams
 from agentkit.trajectory import TrajectoryWriter, read_episodes
 
-GAMES = {"game_set": "custom", "split": "train", "n_games": 4}
-
 
 @pytest.fixture(scope="module")
-def textworld(textworld_cache):
-    kwargs = {**GAMES, "cache_dir": str(textworld_cache)}
-    env = make("textworld", **kwargs)
-    tasks = [Task(task_id, seed) for seed, task_id in enumerate(env.task_ids())]
-    env.close()
-    return kwargs, tasks
+def textworld(textworld_games):
+    return textworld_games
 
 
 @pytest.fixture(scope="module")

@@ -6,27 +6,10 @@ from trl import SFTConfig, SFTTrainer
 
 from agentkit.models import load_tokenizer
 from agentkit.training.data import IGNORE_INDEX, encode_dataset
-from agentkit.trajectory import Episode, Turn, read_episodes, to_dataset, write_episodes
+from agentkit.trajectory import read_episodes, to_dataset, write_episodes
 
 
-def demo_episode(task: str) -> Episode:
-    return Episode(
-        task_id=task,
-        env="textworld",
-        turns=[
-            Turn("system", "You play a text game. Reply with one command."),
-            Turn("user", f"You are in a kitchen. There is a {task} here."),
-            Turn("assistant", f"Action: take {task}", action=f"take {task}", loss=True),
-            Turn("user", f"You take the {task}."),
-            Turn("assistant", "Action: go north", action="go north", loss=True),
-        ],
-        success=True,
-        score=1.0,
-        steps=2,
-    )
-
-
-def test_trajectory_to_lora_sft_step_changes_the_adapter(tiny_model_dir, tmp_path):
+def test_trajectory_to_lora_sft_step_changes_the_adapter(tiny_model_dir, tmp_path, demo_episode):
     path = tmp_path / "demos.jsonl"
     write_episodes(path, [demo_episode(item) for item in ("apple", "knife", "key", "lamp")])
     episodes, skipped = read_episodes(path)

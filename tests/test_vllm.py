@@ -12,7 +12,7 @@ import pytest
 from agentkit.envs import make
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.adapters import AdapterError, adapter_ref
-from agentkit.rollout.engine import ModelAgent, Task, rollout
+from agentkit.rollout.engine import ModelAgent, rollout
 from agentkit.rollout.hf_backend import HFBackend
 from agentkit.rollout.sampling import SamplingParams
 from agentkit.rollout.vllm_backend import cpu_environment
@@ -20,7 +20,6 @@ from agentkit.rollout.vllm_backend import cpu_environment
 pytestmark = pytest.mark.slow
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "vllm-tests"
-GAMES = {"game_set": "custom", "split": "train", "n_games": 4, "max_steps": 3}
 HELLO = [[{"role": "user", "content": "You are in the kitchen. There is a red key on the table."}]]
 
 
@@ -56,12 +55,9 @@ def vllm_backend(tiny_model_dir, adapter):
 
 
 @pytest.fixture(scope="module")
-def textworld(textworld_cache):
-    kwargs = {**GAMES, "cache_dir": str(textworld_cache)}
-    env = make("textworld", **kwargs)
-    tasks = [Task(task_id, seed) for seed, task_id in enumerate(env.task_ids())]
-    env.close()
-    return kwargs, tasks
+def textworld(textworld_games):
+    kwargs, tasks = textworld_games
+    return {**kwargs, "max_steps": 3}, tasks
 
 
 def test_greedy_textworld_episodes_are_identical_to_hf(vllm_backend, tiny_model_dir, adapter, textworld):
@@ -72,8 +68,12 @@ def test_greedy_textworld_episodes_are_identical_to_hf(vllm_backend, tiny_model_
     runs = {}
     for backend in (vllm_backend, HFBackend(str(tiny_model_dir), adapter=str(adapter), threads=1)):
         runs[backend.name], stats = rollout(
-            lambda: make("textworld", **kwargs), tasks, ModelAgent(backend, params), num_envs=4,
-            prompt_format=prompt_format, progress=False,
+            lambda: make("textworld", **kwargs),
+            tasks,
+            ModelAgent(backend, params),
+            num_envs=4,
+            prompt_format=prompt_format,
+            progress=False,
         )
         assert stats.errors == 0 and stats.generated_tokens > 0
     identity = {"path": str(adapter.resolve()), "digest": adapter_ref(adapter).digest}
