@@ -28,12 +28,15 @@ from agentkit.training.sft import LoraSettings, TrainSettings
 
 @dataclass
 class EnvSettings:
-    """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split."""
+    """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split, whose first
+    `train_limit` / `eval_limit` tasks are used (all when None)."""
 
     name: str = "textworld"
     kwargs: dict[str, Any] = field(default_factory=lambda: {"game_set": "custom"})
     train_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "train", "n_games": 40})
     eval_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "test", "n_games": 20})
+    train_limit: int | None = None
+    eval_limit: int | None = None
     step_timeout: float = 60.0
 
 
@@ -81,12 +84,12 @@ def make_env(config: BCConfig, split_kwargs: dict[str, Any]):
     return build_env(config.env.name, {**config.env.kwargs, **split_kwargs}, config.env.step_timeout)
 
 
-def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int):
+def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int, limit: int | None):
     from agentkit.envs import make
     from agentkit.rollout.engine import Task
 
     env = make(config.env.name, **{**config.env.kwargs, **split_kwargs})  # builds (and caches) the task set
-    ids = env.task_ids()
+    ids = env.task_ids()[:limit]
     env.close()
     return [Task(task_id, config.seed + 1000 * k + i) for k in range(per_task) for i, task_id in enumerate(ids)]
 
@@ -100,7 +103,7 @@ def collect_demos(config: BCConfig, run_dir: Path) -> Path:
     path = run_dir / "demos.jsonl"
     if path.exists():
         return path  # a resumed run keeps its demonstrations
-    tasks = tasks_of(config, config.env.train_kwargs, config.demos_per_task)
+    tasks = tasks_of(config, config.env.train_kwargs, config.demos_per_task, config.env.train_limit)
     partial_path = path.with_suffix(".partial.jsonl")
     partial_path.unlink(missing_ok=True)
     with TrajectoryWriter(partial_path) as writer:
@@ -162,7 +165,7 @@ def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
     from agentkit.rollout.sampling import SamplingParams
     from agentkit.trajectory import TrajectoryWriter
 
-    tasks = tasks_of(config, config.env.eval_kwargs, 1)
+    tasks = tasks_of(config, config.env.eval_kwargs, 1, config.env.eval_limit)
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     backend_kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     agents = {}

@@ -67,3 +67,27 @@ def _demo_episode(item: str) -> Episode:
 def demo_episode():
     """`demo_episode(item)`: a two-step demonstration that takes `item` and leaves."""
     return _demo_episode
+
+
+def _save_random_lora(model_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA adapter with random non-zero weights (so it changes the output), written to `out`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def save_random_lora():
+    """`save_random_lora(model_dir, out, seed)`: write a random LoRA adapter for the model."""
+    return _save_random_lora
+
+
+@pytest.fixture(scope="session")
+def lora_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One random LoRA adapter (r=8 on q_proj, v_proj) of the tiny model for the session."""
+    return _save_random_lora(tiny_model_dir, tmp_path_factory.mktemp("lora") / "agent", seed=1)

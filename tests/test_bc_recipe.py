@@ -1,5 +1,6 @@
 """The BC recipe end to end as a user runs it: a real process, killed mid-training and resumed."""
 
+import json
 import os
 import signal
 import subprocess
@@ -98,3 +99,30 @@ def test_killed_run_resumes_to_the_same_adapter(common, tmp_path):
     assert moved > 1e-4, "training after the checkpoint changed nothing: the comparison would prove nothing"
     for key in expected:
         torch.testing.assert_close(resumed[key], expected[key], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_bc_trains_on_textcraft_unchanged(tmp_path):
+    """The same recipe file on another env family: only the config differs."""
+    out = tmp_path / "textcraft"
+    config = ROOT / "recipes" / "configs" / "bc_textcraft.yaml"
+    command = [
+        sys.executable,
+        str(RECIPE),
+        "--config",
+        str(config),
+        f"output_dir={out}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "env.train_limit=8",
+        "env.eval_limit=3",
+        "env.kwargs.max_steps=6",
+        "train.max_steps=3",
+        "train.batch_size=4",
+        "eval.baselines=[random]",
+        "eval.max_tokens=8",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["demos_used"] == 8 and metrics["train"]["global_steps"] == 3
+    assert set(metrics["eval"]) == {"random", "bc"} and metrics["eval"]["bc"]["episodes"] == 3

@@ -40,21 +40,6 @@ def server_environment() -> dict[str, str]:
     return {**os.environ, **cpu_environment(CACHE, threads=threads), "TMPDIR": str(CACHE / "tmp")}
 
 
-@pytest.fixture(scope="module")
-def lora_adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter with random (non-zero) weights, so that sampling with it differs from the base model."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
-    out = tmp_path_factory.mktemp("lora") / "agent"
-    model.save_pretrained(out)
-    return out
-
-
 class Served:
     """`agentkit serve` running in its own process group, as a user starts it."""
 
@@ -175,6 +160,23 @@ def test_greedy_replies_over_http_equal_hf_generate(server, tiny_model_dir, lora
         assert http.token_ids == hf.token_ids
         assert http.text == hf.text
         assert http.logprobs == pytest.approx(hf.logprobs, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_benchmark_eval_over_http_gives_the_same_per_item_results_as_hf(server, tiny_model_dir, lora_adapter, tmp_path):
+    """`agentkit eval bench --backend openai` against the server equals the HF backend, item by item."""
+    from agentkit.eval.bench_eval import generate_records, grade_records
+    from agentkit.eval.tasks import get_task
+
+    task = get_task("arithmetic")
+    results = {}
+    with OpenAIBackend("agent", base_url=server.url) as remote:
+        backends = (("openai", remote), ("hf", HFBackend(str(tiny_model_dir), adapter=str(lora_adapter), threads=1)))
+        for name, backend in backends:
+            summary = grade_records(task, generate_records(task, backend, limit=6), tmp_path / name)
+            results[name] = Path(summary["results"]).read_text().splitlines()
+    assert len(results["hf"]) == 6
+    assert results["openai"] == results["hf"]
 
 
 @pytest.mark.slow

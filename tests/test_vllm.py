@@ -23,21 +23,9 @@ CACHE = Path(__file__).resolve().parents[1] / ".cache" / "vllm-tests"
 HELLO = [[{"role": "user", "content": "You are in the kitchen. There is a red key on the table."}]]
 
 
-def save_lora(model_dir: Path, out: Path, seed: int) -> Path:
-    """A LoRA adapter with random non-zero weights (so it changes the output), written to `out`."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module")
-def adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    return save_lora(tiny_model_dir, tmp_path_factory.mktemp("lora") / "agent", seed=1)
+def adapter(lora_adapter) -> Path:
+    return lora_adapter
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +74,16 @@ def test_greedy_textworld_episodes_are_identical_to_hf(vllm_backend, tiny_model_
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
 
 
-def test_the_adapter_changes_the_output_and_a_changed_adapter_fails_loudly(vllm_backend, tiny_model_dir, tmp_path):
+def test_the_adapter_changes_the_output_and_a_changed_adapter_fails_loudly(
+    vllm_backend, tiny_model_dir, tmp_path, save_random_lora
+):
     params = SamplingParams(max_tokens=12)
     first = vllm_backend.generate(HELLO, params)[0][0].token_ids
     folder = shutil.copytree(vllm_backend.adapter.path, tmp_path / "adapter")
     vllm_backend.load_adapter(str(folder))  # same content: the engine keeps the loaded LoRA
     assert vllm_backend.generate(HELLO, params)[0][0].token_ids == first
 
-    save_lora(tiny_model_dir, folder, seed=2)  # a new training round overwrites the folder
+    save_random_lora(tiny_model_dir, folder, seed=2)  # a new training round overwrites the folder
     with pytest.raises(AdapterError, match="changed on disk since it was loaded"):
         vllm_backend.generate(HELLO, params)
     vllm_backend.load_adapter(str(folder))
@@ -111,3 +101,18 @@ def test_seeded_sampling_repeats_and_gives_n_replies(vllm_backend):
     assert [[c.token_ids for c in r] for r in once] == [[c.token_ids for c in r] for r in again]
     assert len({tuple(c.token_ids) for c in once[0]}) > 1, "three samples at temperature 1 were all equal"
     assert all(len(c.token_ids) == len(c.logprobs) for r in once for c in r)
+
+
+def test_benchmark_eval_gives_the_same_per_item_results_as_hf(vllm_backend, tiny_model_dir, adapter, tmp_path):
+    """`agentkit eval bench` through vLLM and through HF: the same completions, answers and grades, item by item."""
+    from agentkit.eval.bench_eval import generate_records, grade_records
+    from agentkit.eval.tasks import get_task
+
+    task = get_task("arithmetic")
+    hf = HFBackend(str(tiny_model_dir), adapter=str(adapter), threads=1)
+    results = {}
+    for name, backend in (("vllm", vllm_backend), ("hf", hf)):
+        summary = grade_records(task, generate_records(task, backend, limit=6), tmp_path / name)
+        results[name] = Path(summary["results"]).read_text().splitlines()
+    assert len(results["hf"]) == 6
+    assert results["vllm"] == results["hf"]
