@@ -126,3 +126,33 @@ def test_collect_seed_draws_a_fresh_game_set(textworld_cache, tmp_path, capsys):
     assert read_episodes(out)[0][0].task_id != read_episodes(tmp_path / "split.jsonl")[0][0].task_id
     assert main(["collect", "--env", "textcraft", "--seed", "3", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "does not generate its tasks from a seed" in capsys.readouterr().err
+
+
+def test_eval_agent_compares_agents_in_one_table_and_chart(tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = [
+        "eval",
+        "agent",
+        "--env",
+        "textcraft",
+        "--split",
+        "test",
+        "--baseline",
+        "random",
+        "--baseline",
+        "expert",
+        "--episodes",
+        "4",
+        "--env-arg",
+        "depth=1",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| expert | 4 | 100.0% (51.0%-100.0%) |" in table and "| random | 4 |" in table
+    rows = {row["name"]: row for row in json.loads((out / "results.json").read_text())}
+    assert rows["expert"]["success_rate"] == 1.0 and rows["expert"]["errors"] == 0
+    assert (out / "success.png").stat().st_size > 0 and (out / "random.jsonl").is_file()
+    assert main(["eval", "agent", "--env", "textcraft"]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
