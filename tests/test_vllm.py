@@ -109,6 +109,7 @@ def test_benchmark_eval_gives_the_same_per_item_results_as_hf(vllm_backend, tiny
     from agentkit.eval.tasks import get_task
 
     task = get_task("arithmetic")
+    vllm_backend.load_adapter(str(adapter))  # an earlier test may have moved the engine to another adapter
     hf = HFBackend(str(tiny_model_dir), adapter=str(adapter), threads=1)
     results = {}
     for name, backend in (("vllm", vllm_backend), ("hf", hf)):
