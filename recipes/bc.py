@@ -94,6 +94,11 @@ def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int, limi
     return [Task(task_id, config.seed + 1000 * k + i) for k in range(per_task) for i, task_id in enumerate(ids)]
 
 
+def trained_folder(config: BCConfig, run_dir: Path) -> Path:
+    """Where the result goes: `adapter/` for a LoRA run, `model/` for a full fine-tune."""
+    return run_dir / ("model" if config.lora.full_finetune else "adapter")
+
+
 def collect_demos(config: BCConfig, run_dir: Path) -> Path:
     """Expert episodes on every training task, written as they finish."""
     from agentkit.policies import ExpertPolicy
@@ -142,7 +147,7 @@ def train(config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool) -
     )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
-    trainer.save_model(str(run_dir / "adapter"))
+    trainer.save_model(str(trained_folder(config, run_dir)))
     return {
         "demos": len(episodes),
         "demos_used": len(wins),
@@ -173,8 +178,10 @@ def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
         agents["random"] = lambda: PolicyAgent(RandomPolicy(config.seed))
     if "base" in config.eval.baselines:
         agents["base"] = lambda: ModelAgent(make_backend(config.eval.backend, model, **backend_kwargs), sampling)
-    adapter = str(run_dir / "adapter")
-    agents["bc"] = lambda: ModelAgent(make_backend(config.eval.backend, model, adapter, **backend_kwargs), sampling)
+    trained = str(trained_folder(config, run_dir))
+    # A LoRA run samples the base model with its adapter; a full fine-tune is a model of its own.
+    tuned = (trained, None) if config.lora.full_finetune else (model, trained)
+    agents["bc"] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
     results = []
     for name, build in agents.items():
         agent = build()

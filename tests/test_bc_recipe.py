@@ -126,3 +126,13 @@ def test_bc_trains_on_textcraft_unchanged(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["demos_used"] == 8 and metrics["train"]["global_steps"] == 3
     assert set(metrics["eval"]) == {"random", "bc"} and metrics["eval"]["bc"]["episodes"] == 3
+
+
+@pytest.mark.slow
+def test_full_finetune_writes_and_evaluates_a_model(common, tmp_path):
+    out = tmp_path / "full"
+    result = run_recipe([*common, f"output_dir={out}", "train.max_steps=2", "lora.full_finetune=true",
+                         "eval.baselines=[]"])  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model" / "model.safetensors").is_file() and not (out / "adapter").exists()
+    assert json.loads((out / "metrics.json").read_text())["eval"]["bc"]["episodes"] == 2
