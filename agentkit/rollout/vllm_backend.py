@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from agentkit.rollout.adapters import AdapterError, AdapterRef, adapter_ref, check_unchanged
+from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged
 from agentkit.rollout.backend import Backend, Messages, prompt_token_ids
 from agentkit.rollout.sampling import Completion, SamplingParams
 
@@ -71,6 +71,7 @@ class VLLMBackend(Backend):
         self.tokenizer = self.llm.get_tokenizer()
         self._ids = itertools.count(1)
         self._lora_id: int | None = None
+        self._snapshot: Path | None = None
         self._snapshots = Path(tempfile.mkdtemp(prefix="agentkit-lora-"))
         if adapter is not None:
             self.load_adapter(adapter)
@@ -127,10 +128,6 @@ class VLLMBackend(Backend):
                 completions.append(Completion(text, ids, logprobs or None, reason))
             results.append(completions)
         return results
-
-    @property
-    def loaded_adapter(self) -> AdapterRef | None:
-        return self.adapter
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
