@@ -208,20 +208,16 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
     from functools import partial
     from pathlib import Path
 
-    from agentkit.collect import build_env
-    from agentkit.envs import make
-    from agentkit.eval.agent import bar_chart, markdown_table, summarize
+    from agentkit.collect import build_env, task_ids_of
+    from agentkit.eval.agent import bar_chart, evaluate_agents, markdown_table
     from agentkit.policies import make_policy
     from agentkit.prompts import PromptFormat
     from agentkit.rollout.backend import make_backend
-    from agentkit.rollout.engine import ModelAgent, PolicyAgent, Task, rollout
+    from agentkit.rollout.engine import ModelAgent, PolicyAgent, Task
     from agentkit.rollout.sampling import SamplingParams
-    from agentkit.trajectory import TrajectoryWriter
 
     env_kwargs = {**_env_kwargs(args.env_arg), "split": args.split}
-    probe = make(args.env, **env_kwargs)
-    task_ids = probe.task_ids()
-    probe.close()
+    task_ids = task_ids_of(args.env, env_kwargs)
     count = args.episodes or len(task_ids)
     tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, i) for i in range(count)]
     agents = {name: (lambda name=name: PolicyAgent(make_policy(name))) for name in args.baseline}
@@ -241,23 +237,8 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
     out = Path(args.out or f"runs/eval-agent-{args.env}-{args.split}")
     out.mkdir(parents=True, exist_ok=True)
     prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
-    rows = []
-    for name, build in agents.items():
-        agent = build()
-        (out / f"{name}.jsonl").unlink(missing_ok=True)
-        with TrajectoryWriter(out / f"{name}.jsonl") as writer:
-            episodes, _ = rollout(
-                partial(build_env, args.env, env_kwargs, args.step_timeout),
-                tasks,
-                agent,
-                num_envs=args.num_envs,
-                prompt_format=prompt_format,
-                writer=writer,
-                description=f"eval {name}",
-            )
-        if isinstance(agent, ModelAgent):
-            agent.backend.close()
-        rows.append(summarize(name, episodes))
+    factory = partial(build_env, args.env, env_kwargs, args.step_timeout)
+    rows = evaluate_agents(agents, factory, tasks, out, num_envs=args.num_envs, prompt_format=prompt_format)
     table = markdown_table(rows)
     (out / "results.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2))

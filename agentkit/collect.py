@@ -68,6 +68,15 @@ def build_env(env_name: str, env_kwargs: dict[str, Any], step_timeout: float | N
     return SubprocessEnv(env_name, env_kwargs, step_timeout=step_timeout, start_timeout=None)
 
 
+def task_ids_of(env_name: str, env_kwargs: dict[str, Any]) -> list[str]:
+    """The env's task ids; building it once here also generates and caches its task set before workers start."""
+    env = make(env_name, **env_kwargs)
+    try:
+        return env.task_ids()
+    finally:
+        env.close()
+
+
 def collect(
     env_name: str,
     env_kwargs: dict[str, Any] | None,
@@ -90,9 +99,7 @@ def collect(
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be a positive int")
     env_kwargs = dict(env_kwargs or {})
-    probe = make(env_name, **env_kwargs)  # builds (and caches) the task set once, before the workers start
-    task_ids = probe.task_ids()
-    probe.close()
+    task_ids = task_ids_of(env_name, env_kwargs)
     tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, seed + i) for i in range(episodes)]
     agent = _as_agent(policy)
     with TrajectoryWriter(out_path) as writer:

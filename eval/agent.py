@@ -6,7 +6,9 @@ Success rates on a few dozen episodes are noisy, so every rate carries a 95% Wil
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from agentkit.trajectory import Episode
 
@@ -99,3 +101,40 @@ def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def evaluate_agents(
+    agents: dict[str, Callable[[], object]],
+    env_factory: Callable[[], object],
+    tasks: list,
+    out_dir: str | Path,
+    *,
+    num_envs: int,
+    prompt_format,
+    prefix: str = "",
+) -> list[AgentEvaluation]:
+    """Play the same tasks with each agent (built when its turn comes, its backend closed after), writing
+    `out_dir/{prefix}{name}.jsonl` afresh, and summarise each."""
+    from agentkit.rollout.engine import rollout
+    from agentkit.trajectory import TrajectoryWriter
+
+    results = []
+    for name, build in agents.items():
+        agent = build()
+        path = Path(out_dir) / f"{prefix}{name}.jsonl"
+        path.unlink(missing_ok=True)  # a re-run evaluation replaces its episodes instead of adding to them
+        with TrajectoryWriter(path) as writer:
+            episodes, _ = rollout(
+                env_factory,
+                tasks,
+                agent,
+                num_envs=num_envs,
+                prompt_format=prompt_format,
+                writer=writer,
+                description=f"eval {name}",
+            )
+        backend = getattr(agent, "backend", None)
+        if backend is not None:
+            backend.close()
+        results.append(summarize(name, episodes))
+    return results

@@ -85,12 +85,10 @@ def make_env(config: BCConfig, split_kwargs: dict[str, Any]):
 
 
 def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int, limit: int | None):
-    from agentkit.envs import make
+    from agentkit.collect import task_ids_of
     from agentkit.rollout.engine import Task
 
-    env = make(config.env.name, **{**config.env.kwargs, **split_kwargs})  # builds (and caches) the task set
-    ids = env.task_ids()[:limit]
-    env.close()
+    ids = task_ids_of(config.env.name, {**config.env.kwargs, **split_kwargs})[:limit]
     return [Task(task_id, config.seed + 1000 * k + i) for k in range(per_task) for i, task_id in enumerate(ids)]
 
 
@@ -163,12 +161,11 @@ def train(config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool) -
 
 def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
     """Random policy, base model and the trained adapter on the held-out tasks, same seeds for all."""
-    from agentkit.eval.agent import summarize
+    from agentkit.eval.agent import evaluate_agents
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.backend import make_backend
-    from agentkit.rollout.engine import ModelAgent, PolicyAgent, rollout
+    from agentkit.rollout.engine import ModelAgent, PolicyAgent
     from agentkit.rollout.sampling import SamplingParams
-    from agentkit.trajectory import TrajectoryWriter
 
     tasks = tasks_of(config, config.env.eval_kwargs, 1, config.env.eval_limit)
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
@@ -182,23 +179,10 @@ def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
     # A LoRA run samples the base model with its adapter; a full fine-tune is a model of its own.
     tuned = (trained, None) if config.lora.full_finetune else (model, trained)
     agents["bc"] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
-    results = []
-    for name, build in agents.items():
-        agent = build()
-        with TrajectoryWriter(run_dir / f"eval_{name}.jsonl") as writer:
-            episodes, _ = rollout(
-                partial(make_env, config, config.env.eval_kwargs),
-                tasks,
-                agent,
-                num_envs=config.eval.num_envs,
-                prompt_format=config.prompt,
-                writer=writer,
-                description=f"eval {name}",
-            )
-        if getattr(agent, "backend", None) is not None:
-            agent.backend.close()
-        results.append(summarize(name, episodes))
-    return results
+    factory = partial(make_env, config, config.env.eval_kwargs)
+    return evaluate_agents(
+        agents, factory, tasks, run_dir, num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix="eval_"
+    )
 
 
 def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], evaluations: list) -> None:
