@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -124,39 +123,14 @@ def collect_demos(config: BCConfig, run_dir: Path) -> Path:
 
 
 def train(config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool) -> dict[str, Any]:
-    from trl import SFTTrainer
-
-    from agentkit.models import load_tokenizer
-    from agentkit.training.data import samples_dataset
-    from agentkit.training.sft import last_checkpoint, loss_history, peft_config, sft_args
+    from agentkit.training.sft import train_on_episodes
     from agentkit.trajectory import read_episodes
 
     episodes, skipped = read_episodes(demos)
     wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
-    tokenizer = load_tokenizer(model)
-    dataset, dropped = samples_dataset(tokenizer, wins, config.prompt, config.train.max_length)
-    checkpoints = run_dir / "checkpoints"
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_args(config.train, checkpoints, use_cpu=cpu),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config(config.lora),
-    )
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
-    trainer.save_model(str(trained_folder(config, run_dir)))
-    return {
-        "demos": len(episodes),
-        "demos_used": len(wins),
-        "invalid_demo_lines": skipped,
-        "samples": dataset.num_rows,
-        "samples_dropped_too_long": dropped,
-        "global_steps": result.global_step,
-        "train_loss": result.training_loss,
-        "train_seconds": time.perf_counter() - started,
-        "loss_history": loss_history(trainer),
-    }
+    out = trained_folder(config, run_dir)
+    result = train_on_episodes(model, wins, config.prompt, config.lora, config.train, run_dir, out, cpu=cpu)
+    return {"demos": len(episodes), "demos_used": len(wins), "invalid_demo_lines": skipped, **result}
 
 
 def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:

@@ -1,5 +1,6 @@
 """The whole loop at its smallest: tiny model -> trajectory file -> messages -> one TRL SFT step with LoRA."""
 
+import pytest
 import torch
 from peft import LoraConfig
 from trl import SFTConfig, SFTTrainer
@@ -58,3 +59,63 @@ def test_trajectory_to_lora_sft_step_changes_the_adapter(tiny_model_dir, tmp_pat
 
     trainer.save_model(str(tmp_path / "adapter"))
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def _thought_episode(item: str):
+    from agentkit.trajectory import Episode, Turn
+
+    reply = f"Thought: I need the {item} first\nAction: take {item}"
+    return Episode(
+        task_id=item,
+        env="textworld",
+        turns=[
+            Turn("system", "You play a text game."),
+            Turn("user", f"You are in a kitchen. There is a {item} here."),
+            Turn("assistant", reply, thought=f"I need the {item} first", action=f"take {item}", loss=True),
+        ],
+        success=True,
+    )
+
+
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_weighted_thought_training_batches_weights_like_labels(tiny_model_dir, tmp_path, padding_free):
+    from agentkit.prompts import PromptFormat
+    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+
+    episodes = [_thought_episode(item) for item in ("apple", "knife", "key")]
+    settings = TrainSettings(max_steps=2, batch_size=3, padding_free=padding_free, save_steps=100, logging_steps=1)
+    result = train_on_episodes(
+        str(tiny_model_dir),
+        episodes,
+        PromptFormat(thoughts=True),
+        LoraSettings(r=4, alpha=8),
+        settings,
+        tmp_path,
+        tmp_path / "adapter",
+        cpu=True,
+        thought_weight=2.0,
+    )
+    assert result["global_steps"] == 2 and result["samples"] == 3
+    assert all(loss > 0 for _, loss in result["loss_history"])
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_weight_collator_lines_weights_up_with_labels(padding_free):
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from agentkit.training.sft import _weighted_collator
+
+    collate = _weighted_collator(DataCollatorForLanguageModeling(pad_token_id=0, padding_free=padding_free))
+    examples = [
+        {"input_ids": [5, 6, 7], "labels": [-100, 6, 7], "loss_weights": [1.0, 2.0, 1.0]},
+        {"input_ids": [8, 9], "labels": [-100, 9], "loss_weights": [1.0, 3.0]},
+    ]
+    batch = collate(examples)
+    assert batch["loss_weights"].shape == batch["labels"].shape
+    weight_of = {
+        int(t): float(w)
+        for t, w in zip(batch["input_ids"].flatten(), batch["loss_weights"].flatten(), strict=True)
+        if t
+    }
+    assert weight_of == {5: 1.0, 6: 2.0, 7: 1.0, 8: 1.0, 9: 3.0}

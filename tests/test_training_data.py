@@ -64,3 +64,32 @@ def test_template_that_rewrites_history_is_a_clear_error(tokenizer):
 
     with pytest.raises(TemplateError, match=r"message 3 \(user\)"):
         encode_messages(StrippingTokenizer(), MESSAGES)
+
+
+def test_thought_tokens_get_the_thought_weight_and_action_tokens_one(tokenizer):
+    reply = "Thought: the key opens the chest\nAction: unlock chest with key"
+    messages = [*MESSAGES[:2], {"role": "assistant", "content": reply, "loss": True, "thought_chars": 33}]
+    encoded = encode_messages(tokenizer, messages, thought_weight=2.0)
+    trained = [(t, w) for t, lab, w in zip(encoded["input_ids"], encoded["labels"], encoded["loss_weights"],
+                                           strict=True) if lab != IGNORE_INDEX]
+    heavy = tokenizer.decode([t for t, w in trained if w == 2.0])
+    light = tokenizer.decode([t for t, w in trained if w == 1.0])
+    assert heavy == "Thought: the key opens the chest\n"
+    assert light == "Action: unlock chest with key<|im_end|>"
+    assert "loss_weights" not in encode_messages(tokenizer, messages)
+
+
+def test_weighted_loss_with_unit_weights_is_the_plain_loss_and_weights_scale_terms():
+    import torch
+
+    from agentkit.training.sft import weighted_token_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 6, 11)
+    labels = torch.tensor([[IGNORE_INDEX, 3, 4, IGNORE_INDEX, 7, 1]])
+    plain = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=IGNORE_INDEX)
+    assert torch.allclose(weighted_token_loss(logits, labels, torch.ones(1, 6)), plain)
+    nll = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:].clamp(min=0), reduction="none")
+    weights = torch.tensor([[1.0, 2.0, 2.0, 1.0, 1.0, 1.0]])  # positions 1 and 2 are the "thought"
+    expected = (2 * nll[0] + 2 * nll[1] + nll[3] + nll[4]) / 4
+    assert torch.allclose(weighted_token_loss(logits, labels, weights), expected)

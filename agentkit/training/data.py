@@ -3,6 +3,10 @@
 Each message is rendered through the tokenizer's chat template and tokenized as its own segment, so the
 prompt tokens are those the model saw at inference and an assistant turn that carries `token_ids` is used
 as generated, never re-tokenized. Labels are -100 everywhere except the assistant turns flagged `loss`.
+
+Thought cloning weighs the two parts of a reply differently (loss = action NLL + w * thought NLL), so an
+assistant message may carry `thought_chars`: the length of its leading thought, whose tokens then get
+`loss_weights` w while every other trained token gets 1.
 """
 
 from __future__ import annotations
@@ -55,10 +59,25 @@ def _assistant_segment(tokenizer, message: dict[str, Any], body: str, where: str
     return reply + closing, n_loss
 
 
-def encode_messages(tokenizer, messages: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """`input_ids` and `labels` for a conversation whose messages carry `loss` (and optional `token_ids`)."""
+def _thought_tokens(tokenizer, reply_ids: list[int], thought_chars: int) -> int:
+    """How many leading tokens of a reply spell its first `thought_chars` characters."""
+    for count in range(len(reply_ids) + 1):
+        if len(tokenizer.decode(reply_ids[:count])) >= thought_chars:
+            return count
+    return len(reply_ids)
+
+
+def encode_messages(
+    tokenizer, messages: list[dict[str, Any]], thought_weight: float | None = None
+) -> dict[str, list[int]]:
+    """`input_ids` and `labels` for a conversation whose messages carry `loss` (and optional `token_ids`).
+
+    With `thought_weight`, also `loss_weights`: that weight on the thought tokens of trained replies, 1 on
+    the rest (ignored positions included; the trainer masks them by label).
+    """
     input_ids: list[int] = []
     labels: list[int] = []
+    weights: list[float] = []
     rendered = ""
     for index, message in enumerate(messages):
         full = _render(tokenizer, messages[: index + 1])
@@ -72,12 +91,20 @@ def encode_messages(tokenizer, messages: list[dict[str, Any]]) -> dict[str, list
             input_ids += header_ids + body_ids
             labels += [IGNORE_INDEX] * len(header_ids) + body_ids[:n_loss]
             labels += [IGNORE_INDEX] * (len(body_ids) - n_loss)
+            thought_chars = message.get("thought_chars") or 0
+            n_thought = _thought_tokens(tokenizer, body_ids, thought_chars) if thought_chars else 0
+            weights += [1.0] * len(header_ids) + [thought_weight or 1.0] * n_thought
+            weights += [1.0] * (len(body_ids) - n_thought)
         else:
             segment_ids = _encode(tokenizer, _tail(full, rendered, f"message {index} ({message['role']})"))
             input_ids += segment_ids
             labels += [IGNORE_INDEX] * len(segment_ids)
+            weights += [1.0] * len(segment_ids)
         rendered = full
-    return {"input_ids": input_ids, "labels": labels}
+    encoded: dict[str, list] = {"input_ids": input_ids, "labels": labels}
+    if thought_weight is not None:
+        encoded["loss_weights"] = weights
+    return encoded
 
 
 def encode_dataset(tokenizer, dataset):
@@ -102,25 +129,33 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
         reply = {"role": "assistant", "content": turn.text, "loss": True}
         if turn.token_ids is not None:
             reply["token_ids"] = turn.token_ids
+        action_line = turn.text.rfind("Action:")
+        if turn.thought and action_line > 0:
+            reply["thought_chars"] = action_line  # the `Thought: ...` lines before the action
         samples.append([*prompt_format.messages_for(episode.turns[:index]), reply])
     return samples
 
 
-def samples_dataset(tokenizer, episodes, prompt_format, max_length: int | None = None):
-    """A tokenized `datasets.Dataset` (`input_ids`, `labels`) of every trained decision of `episodes`.
+def samples_dataset(
+    tokenizer, episodes, prompt_format, max_length: int | None = None, thought_weight: float | None = None
+):
+    """A tokenized `datasets.Dataset` (`input_ids`, `labels`, and `loss_weights` with a `thought_weight`)
+    of every trained decision of `episodes`.
 
     Samples longer than `max_length` tokens are dropped (cutting them would cut the reply) and counted.
     """
     import datasets
 
-    rows: dict[str, list] = {"input_ids": [], "labels": []}
+    rows: dict[str, list] = {}
     dropped = 0
     for episode in episodes:
         for sample in decision_samples(episode, prompt_format):
-            encoded = encode_messages(tokenizer, sample)
+            encoded = encode_messages(tokenizer, sample, thought_weight)
             if max_length is not None and len(encoded["input_ids"]) > max_length:
                 dropped += 1
                 continue
-            rows["input_ids"].append(encoded["input_ids"])
-            rows["labels"].append(encoded["labels"])
+            for key, values in encoded.items():
+                rows.setdefault(key, []).append(values)
+    if not rows:
+        rows = {"input_ids": [], "labels": []}
     return datasets.Dataset.from_dict(rows), dropped

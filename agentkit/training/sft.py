@@ -102,3 +102,115 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 def loss_history(trainer) -> list[tuple[int, float]]:
     """(step, training loss) pairs from the trainer's log."""
     return [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+
+
+def _weighted_collator(base):
+    """Wrap TRL's collator so a `loss_weights` column is flattened or padded exactly like `labels`."""
+    import torch
+
+    def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
+        weights = [torch.tensor(example.pop("loss_weights"), dtype=torch.float32) for example in examples]
+        batch = base(examples)
+        width = batch["labels"].shape[1]
+        rows = [torch.cat(weights)] if batch["labels"].shape[0] == 1 else weights
+        padded = torch.zeros(len(rows), width)
+        for index, row in enumerate(rows):
+            padded[index, : len(row)] = row
+        batch["loss_weights"] = padded
+        return batch
+
+    return collate
+
+
+def weighted_token_loss(logits, labels, weights):
+    """Mean over trained tokens of weight x next-token NLL (labels -100 are not trained)."""
+    import torch.nn.functional as F
+
+    target = labels[:, 1:].reshape(-1)
+    nll = F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target, reduction="none", ignore_index=-100
+    )
+    trained = target != -100
+    return (nll * weights[:, 1:].reshape(-1) * trained).sum() / trained.sum().clamp(min=1)
+
+
+def _weighted_trainer_class():
+    from trl import SFTTrainer
+
+    class WeightedSFTTrainer(SFTTrainer):
+        """SFT whose loss weighs each token by the batch's `loss_weights` (thought cloning's w)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            weights = inputs.pop("loss_weights")
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = weighted_token_loss(outputs.logits, labels, weights.to(outputs.logits.device))
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedSFTTrainer
+
+
+def train_on_episodes(
+    model: str,
+    episodes: list,
+    prompt_format,
+    lora: LoraSettings,
+    train: TrainSettings,
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    cpu: bool,
+    thought_weight: float | None = None,
+    init_adapter: str | Path | None = None,
+) -> dict[str, Any]:
+    """SFT on every trained decision of `episodes` (their `loss` flags), saved to `out`.
+
+    Resumes from the newest checkpoint under `run_dir/checkpoints`. `thought_weight` weighs the thought
+    tokens of each reply against its action tokens (thought cloning); `init_adapter` continues training an
+    existing LoRA adapter instead of starting a new one (iterative recipes such as Agent-R).
+    """
+    import time
+
+    from trl import SFTTrainer
+
+    from agentkit.models import load_tokenizer
+    from agentkit.training.data import samples_dataset
+
+    tokenizer = load_tokenizer(model)
+    dataset, dropped = samples_dataset(tokenizer, episodes, prompt_format, train.max_length, thought_weight)
+    checkpoints = Path(run_dir) / "checkpoints"
+    overrides: dict[str, Any] = {"use_cpu": cpu}
+    trainer_class = SFTTrainer
+    if thought_weight is not None:
+        trainer_class = _weighted_trainer_class()
+        overrides["remove_unused_columns"] = False  # keep `loss_weights` for the collator
+    policy: Any = model
+    peft = peft_config(lora)
+    if init_adapter is not None:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        policy = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(model), str(init_adapter), is_trainable=True
+        )
+        peft = None
+    trainer = trainer_class(
+        model=policy,
+        args=sft_args(train, checkpoints, **overrides),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft,
+    )
+    if thought_weight is not None:
+        trainer.data_collator = _weighted_collator(trainer.data_collator)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    trainer.save_model(str(out))
+    return {
+        "samples": dataset.num_rows,
+        "samples_dropped_too_long": dropped,
+        "global_steps": result.global_step,
+        "train_loss": result.training_loss,
+        "train_seconds": time.perf_counter() - started,
+        "loss_history": loss_history(trainer),
+    }
