@@ -247,6 +247,27 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
     print(f"episodes, table and chart in {out}")
 
 
+def _cmd_view(args: argparse.Namespace) -> None:
+    from agentkit.view import RunFolder, Site, export_site, make_server
+
+    site = Site(RunFolder(args.path), RunFolder(args.compare) if args.compare else None)
+    if args.export:
+        written = export_site(site, args.export)
+        print(f"wrote {written} files to {args.export} (open {args.export}/index.html)")
+        return
+    try:
+        server = make_server(site, args.port)
+    except OSError as exc:
+        raise AgentkitError(f"--port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror})") from exc
+    print(f"viewing {site.run.root} at {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
     """vLLM reads its settings from the environment when it is imported: set them before that."""
     if backend == "vllm":
@@ -391,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--thoughts", action="store_true")
     agent_eval.add_argument("--max-tokens", type=int, default=48)
     agent_eval.add_argument("--out", help="output folder (default runs/eval-agent-ENV-SPLIT)")
+
+    view = command("view", _cmd_view, "browse a run's trajectories, search trees and curves in a web page")
+    view.add_argument("path", metavar="RUN", help="a run folder or one trajectory .jsonl file")
+    view.add_argument("compare", nargs="?", help="a second run folder, shown side by side")
+    view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
+    view.add_argument("--export", metavar="DIR", help="write the pages as static HTML files instead of serving")
     return parser
 
 
