@@ -462,12 +462,12 @@ def write_report(config: URPOConfig, run_dir: Path, training: dict[str, Any], st
 
 
 def main(argv: list[str]) -> None:
+    config = parse_recipe_args(URPOConfig, argv)  # a bad config fails before the slow imports
     import torch
     from accelerate import PartialState
 
     from agentkit.models import load_tokenizer
 
-    config = parse_recipe_args(URPOConfig, argv)
     cpu = not torch.accelerator.is_available()
     state = PartialState(cpu=cpu)
     if config.eval.threads is not None:
