@@ -115,7 +115,6 @@ class GRPOSettings:
 class EvalSettings:
     max_new_tokens: int = 64
     batch_size: int = 32
-    threads: int | None = None
 
 
 @dataclass
@@ -124,6 +123,7 @@ class URPOConfig:
     output_dir: str = "runs/urpo"
     cache_dir: str = ".cache/agentkit"
     seed: int = 0
+    threads: int | None = None  # torch's intra-op threads for the whole run (one is faster on a busy CPU)
     data: DataSettings = field(default_factory=DataSettings)
     mix: MixSettings = field(default_factory=MixSettings)
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
@@ -470,8 +470,8 @@ def main(argv: list[str]) -> None:
 
     cpu = not torch.accelerator.is_available()
     state = PartialState(cpu=cpu)
-    if config.eval.threads is not None:
-        torch.set_num_threads(config.eval.threads)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     run_dir = Path(config.output_dir)
     with state.main_process_first():  # rank 0 builds the warm start; the others then read it from the cache
         if state.is_main_process:
