@@ -28,7 +28,7 @@ class Policy(Protocol):
 
 
 class ExpertPolicy:
-    """The env's oracle, `env.expert_action()`."""
+    """The env's oracle, `env.expert_decision()`: its action and, where the env has one, its reasoning."""
 
     name = "expert"
 
@@ -36,7 +36,8 @@ class ExpertPolicy:
         pass
 
     def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
-        return Decision(env.expert_action())
+        action, thought = env.expert_decision()
+        return Decision(action, thought)
 
 
 class RandomPolicy:

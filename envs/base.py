@@ -40,6 +40,10 @@ class TextEnv(ABC):
     def expert_action(self) -> str:
         """The oracle's next action from the current state."""
 
+    def expert_decision(self) -> tuple[str, str | None]:
+        """The oracle's next action and, where the env can say it, why (the thought thought cloning learns)."""
+        return self.expert_action(), None
+
     def task_ids(self) -> list[str]:
         """The tasks this env instance can reset to (its split); empty when tasks are open-ended."""
         return []

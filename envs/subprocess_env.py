@@ -172,6 +172,9 @@ class SubprocessEnv(TextEnv):
     def expert_action(self) -> str:
         return self._call("expert_action")
 
+    def expert_decision(self) -> tuple[str, str | None]:
+        return tuple(self._call("expert_decision"))
+
     def task_ids(self) -> list[str]:
         return list(self._task_ids)
 

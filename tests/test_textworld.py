@@ -220,3 +220,27 @@ def test_collect_writes_trajectories_and_survives_a_corrupt_game(custom_env, tex
     assert [e.success for e in episodes] == [True, False, True, True]
     assert "Story file read error" in episodes[1].error
     assert (summary.episodes, summary.successes, summary.errors) == (4, 3, 1)
+
+
+def test_expert_thought_is_the_quest_sub_goal_and_follows_the_agent_off_the_walkthrough(custom_env):
+    _, info = custom_env.reset(seed=0)
+    walkthrough = custom_env.game(info["task_id"]).walkthrough
+    action, thought = custom_env.expert_decision()
+    assert action == walkthrough[0]
+    assert thought == f"Step 1 of {len(walkthrough)}. Left: {', then '.join(walkthrough)}."
+    custom_env.step(walkthrough[0])
+    action, thought = custom_env.expert_decision()
+    assert action == walkthrough[1] and thought.startswith(f"Step 2 of {len(walkthrough)}. Left: {walkthrough[1]}")
+    detour = next(a for a in info["admissible_actions"] if a.startswith("go "))
+    custom_env.step(detour)
+    action, thought = custom_env.expert_decision()
+    assert thought.split(". Left: ")[1].startswith(action)  # the planner's plan, from where the agent is
+
+
+def test_thought_cloning_demos_carry_the_expert_thought(custom_env):
+    fmt = PromptFormat(thoughts=True)
+    episode = play_episode(custom_env, ExpertPolicy(), custom_env.task_ids()[1], seed=1, prompt_format=fmt)
+    replies = [turn for turn in episode.turns if turn.role == "assistant"]
+    assert episode.success and all(turn.thought and turn.thought.startswith("Step ") for turn in replies)
+    assert all(turn.text == f"Thought: {turn.thought}\nAction: {turn.action}" for turn in replies)
+    assert parse_action(replies[0].text) == (replies[0].thought, replies[0].action)

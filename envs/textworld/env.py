@@ -159,9 +159,13 @@ class TextWorldEnv(TextEnv):
         return observation, reward, terminated, truncated, self._info(state)
 
     def expert_action(self) -> str:
+        return self.expert_decision()[0]
+
+    def expert_decision(self) -> tuple[str, str]:
+        """The expert's command and its sub-goal from the quest (see `Expert.next_decision`)."""
         if self._expert is None or self._done:
             raise EnvError("expert_action() needs a running episode: call reset() first")
-        return self._expert.next_action()
+        return self._expert.next_decision()
 
     def _info(self, state: Any) -> dict[str, Any]:
         info = {

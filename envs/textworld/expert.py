@@ -31,15 +31,23 @@ class Expert:
         self._shadow_state: Any = None
         self._replayed = 0
 
-    def next_action(self) -> str:
+    def remaining_plan(self) -> list[str]:
+        """The commands that still win: the rest of the walkthrough, or the planner's once off it."""
         walkthrough = self.game.walkthrough
         done = len(self.commands)
         if done < len(walkthrough) and tuple(self.commands) == walkthrough[:done]:
-            return walkthrough[done]
+            return list(walkthrough[done:])
         plan = self._plan()
         if not plan:
             raise EnvError(f"{self.game.game_id}: no winning plan from this state (the game is lost)")
-        return plan[0]
+        return plan
+
+    def next_decision(self) -> tuple[str, str]:
+        """The next command and the sub-goal behind it, read off the quest: which step of how many, and
+        what is left to do ("Step 3 of 4. Left: take fly larva from box, then drop fly larva.")."""
+        plan = self.remaining_plan()
+        total = max(len(self.game.walkthrough), len(plan))
+        return plan[0], f"Step {total - len(plan) + 1} of {total}. Left: {', then '.join(plan)}."
 
     def _plan(self) -> list[str]:
         """TextWorld's winning plan from the current state, via the shadow game."""
