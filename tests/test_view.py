@@ -19,6 +19,7 @@ import pytest
 from agentkit.cli import main
 from agentkit.trajectory import Episode, Turn, write_episodes
 from agentkit.view import RunFolder, Site, export_site, make_server
+from agentkit.view.charts import line_chart, nice_ticks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "view"
 SCRIPT = "<script>alert('x')</script>"
@@ -193,6 +194,29 @@ def test_metrics_page_draws_curves_from_metrics_json_and_rounds(run_dir: Path):
     assert "<th>random</th><td>4</td><td>25.0%</td>" in html
     assert re.search(r"<tr><th>2</th><td>50.0%</td></tr>", html)  # round table
     assert '<img src="files/loss.png"' in html
+
+
+def test_rounds_are_read_from_round_folders_when_metrics_json_has_none(tmp_path: Path):
+    run = tmp_path / "run"
+    for index, rate in ((1, 0.25), (2, 0.75), (10, 1.0)):
+        metrics = {"train": {"loss_history": [[1, 2.0 / index]]}, "eval": {"agent_r": {"success_rate": rate}}}
+        (run / f"round_{index}").mkdir(parents=True)
+        (run / f"round_{index}" / "metrics.json").write_text(json.dumps(metrics))
+    (run / "metrics.json").write_text(json.dumps(_metrics(0.5)))
+    html = _html(Site(RunFolder(run)), "index.html")
+    rounds = re.findall(r"<tr><th>(round_\d+)</th><td>([\d.]+%)</td></tr>", html)
+    assert rounds == [("round_1", "25.0%"), ("round_2", "75.0%"), ("round_10", "100.0%")]  # natural order
+    success = re.search(r'aria-label="success per round".*?</svg>', html, re.S).group(0)
+    assert re.findall(r">(\d+(?:\.\d+)?)</text>", success) == ["0", "0.5", "1", "0", "5", "10"]  # y, then x
+    assert ">agent_r</text>" in success  # the legend names the evaluated agent
+
+
+def test_chart_ticks_are_round_and_whole_for_steps_and_rounds():
+    assert nice_ticks(1, 2) == [1.0, 1.5, 2.0]
+    assert nice_ticks(1, 2, integer=True) == [1.0, 2.0]
+    assert nice_ticks(5, 45) == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+    assert nice_ticks(0.25, 0.25) == [0.0, 0.5, 1.0, 1.5]  # one point still gets an axis
+    assert line_chart({"loss": []}, title="t", x_label="x", y_label="y") == ""  # no data, no empty frame
 
 
 def test_compare_shows_two_runs_side_by_side_from_a_sibling_name_or_a_second_run(run_dir: Path):
@@ -397,5 +421,12 @@ def test_browser_filters_to_failed_episodes_and_opens_one(server, browser):
     browser.find_element(By.ID, "toggle-admissible").click()
     assert all(d.get_attribute("open") for d in admissible)
     assert "go north" in admissible[0].text
+
+    browser.get(server.url + "tree/trees.jsonl/1.html")
+    browser.find_element(By.CSS_SELECTOR, "button.show-pair").click()
+    classes = {n: browser.find_element(By.ID, f"node-{n}").get_attribute("class").split() for n in range(5)}
+    assert [n for n in classes if "on-good" in classes[n]] == [0, 1, 3]
+    assert [n for n in classes if "on-bad" in classes[n]] == [0, 2, 4]
+    assert "splice-node" in classes[2]  # the bad path's step at the splice point
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []  # no script error and no Content-Security-Policy violation

@@ -15,8 +15,9 @@ _WIDTH, _HEIGHT = 520, 280
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 30, 44
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (steps of 1, 2 or 5 times a power of ten)."""
+def nice_ticks(low: float, high: float, count: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (steps of 1, 2 or 5 times a power of ten; whole numbers
+    when `integer`, as for steps and rounds)."""
     if not math.isfinite(low) or not math.isfinite(high):
         return [0.0]
     if high <= low:
@@ -24,6 +25,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(step, 1.0)
     first = math.floor(low / step) * step
     ticks = []
     value = first
@@ -109,14 +112,17 @@ def line_chart(
     x_label: str,
     y_label: str,
     y_range: tuple[float, float] | None = None,
+    legend: bool | None = None,
 ) -> Markup:
-    """One polyline (with point markers) per named series of (x, y) points."""
+    """One polyline (with point markers) per named series of (x, y) points; the legend is drawn when
+    asked, or by default when there is more than one series."""
     points = [p for values in series.values() for p in values if math.isfinite(p[0]) and math.isfinite(p[1])]
     if not points:
         return Markup("")
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     low, high = y_range or (min(ys), max(ys))
-    frame = _Frame(nice_ticks(min(xs), max(xs)), nice_ticks(low, high))
+    whole = all(float(x).is_integer() for x in xs)
+    frame = _Frame(nice_ticks(min(xs), max(xs), integer=whole), nice_ticks(low, high))
     parts = frame.axes(title, x_label, y_label)
     for index, values in enumerate(series.values()):
         color = PALETTE[index % len(PALETTE)]
@@ -130,7 +136,7 @@ def line_chart(
                 f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="2.5" fill="{color}">'
                 f"<title>{_label(x)}: {_label(y)}</title></circle>"
             )
-    if len(series) > 1:
+    if legend or (legend is None and len(series) > 1):
         parts += _legend(list(series))
     return _svg(parts, title)
 
@@ -157,5 +163,6 @@ def bar_chart(
         if isinstance(low, int | float) and isinstance(high, int | float):
             parts.append(_line(center, center, frame.y(low), frame.y(high), "#333", 1.5))
         parts.append(_text(center, _HEIGHT - _BOTTOM + 16, label[:16]))
-        parts.append(_text(center, top - 4, f"{value:.0%}" if y_max == 1.0 else _label(value)))
+        label_y = min(top, frame.y(high)) if isinstance(high, int | float) else top
+        parts.append(_text(center, label_y - 4, f"{value:.0%}" if y_max == 1.0 else _label(value)))
     return _svg(parts, title)

@@ -127,7 +127,12 @@ def metrics_view(run: RunFolder) -> dict[str, Any]:
         "eval_rows": rows,
         "round_loss_chart": line_chart(round_losses, title="loss per round", x_label="step", y_label="loss"),
         "round_success_chart": line_chart(
-            round_success, title="success per round", x_label="round", y_label="success", y_range=(0.0, 1.0)
+            round_success,
+            title="success per round",
+            x_label="round",
+            y_label="success",
+            y_range=(0.0, 1.0),
+            legend=True,
         ),
         "round_names": list(round_success),
         "round_table": round_table,
