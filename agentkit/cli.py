@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("path", metavar="RUN", help="a run folder or one trajectory .jsonl file")
     view.add_argument("compare", nargs="?", help="a second run folder, shown side by side")
     view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
-    view.add_argument("--export", metavar="DIR", help="write the pages as static HTML files instead of serving")
+    view.add_argument("--export", metavar="DIR", help="write static HTML pages instead of serving")
     return parser
 
 
