@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentkit.config import parse_recipe_args, save_config
+from agentkit.demo_base import DemoBaseSettings
 from agentkit.prompts import PromptFormat
 from agentkit.training.sft import LoraSettings, TrainSettings
 
@@ -37,6 +38,8 @@ class EnvSettings:
     train_limit: int | None = None
     eval_limit: int | None = None
     step_timeout: float = 60.0
+    # More held-out sets, evaluated like `eval_kwargs`: name -> split kwargs (e.g. test_hard: {split: test_hard}).
+    extra_evals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,13 +53,16 @@ class EvalSettings:
 
 @dataclass
 class BCConfig:
-    model: str = "preset:tiny"  # a local path, a hub name, or preset:tiny / preset:small (built locally)
+    # A local path or hub name; `preset:tiny|small` (random init, built locally); `demo` (the demo base:
+    # pretrained on random play in this env, built locally with `demo_base`, cached by content).
+    model: str = "demo"
     output_dir: str = "runs/bc"
     cache_dir: str = ".cache/agentkit"
     demos: str | None = None  # an existing trajectory file; else expert demos are collected
     demos_per_task: int = 1
     seed: int = 0
     env: EnvSettings = field(default_factory=EnvSettings)
+    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)
     prompt: PromptFormat = field(default_factory=PromptFormat)
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -65,7 +71,24 @@ class BCConfig:
 
 
 def resolve_model(config: BCConfig) -> str:
-    """A `preset:NAME` model is built once in the cache (same preset and seed, same model)."""
+    """A `preset:NAME` model or the `demo` base is built once in the cache (same inputs, same model)."""
+    if config.model == "demo":
+        from agentkit.demo_base import build_demo_base
+
+        tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
+        factory = partial(make_env, config, config.env.train_kwargs)
+        return str(
+            build_demo_base(
+                factory,
+                tasks,
+                config.prompt,
+                config.demo_base,
+                name=config.env.name,
+                cache_dir=config.cache_dir,
+                seed=config.seed,
+                num_envs=config.eval.num_envs,
+            )
+        )
     if not config.model.startswith("preset:"):
         return config.model
     from agentkit.models import make_tiny_model
@@ -122,26 +145,29 @@ def collect_demos(config: BCConfig, run_dir: Path) -> Path:
     return path
 
 
-def train(config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool) -> dict[str, Any]:
+def train(
+    config: BCConfig, model: str, demos: Path, run_dir: Path, cpu: bool, thought_weight: float | None = None
+) -> dict[str, Any]:
     from agentkit.training.sft import train_on_episodes
     from agentkit.trajectory import read_episodes
 
     episodes, skipped = read_episodes(demos)
     wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
     out = trained_folder(config, run_dir)
-    result = train_on_episodes(model, wins, config.prompt, config.lora, config.train, run_dir, out, cpu=cpu)
+    result = train_on_episodes(
+        model, wins, config.prompt, config.lora, config.train, run_dir, out, cpu=cpu, thought_weight=thought_weight
+    )
     return {"demos": len(episodes), "demos_used": len(wins), "invalid_demo_lines": skipped, **result}
 
 
-def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
-    """Random policy, base model and the trained adapter on the held-out tasks, same seeds for all."""
+def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[str, list]:
+    """Random policy, base model and the trained model (`label`) on each held-out set, same seeds for all."""
     from agentkit.eval.agent import evaluate_agents
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent, PolicyAgent
     from agentkit.rollout.sampling import SamplingParams
 
-    tasks = tasks_of(config, config.env.eval_kwargs, 1, config.env.eval_limit)
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     backend_kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     agents = {}
@@ -152,14 +178,21 @@ def evaluate(config: BCConfig, model: str, run_dir: Path) -> list:
     trained = str(trained_folder(config, run_dir))
     # A LoRA run samples the base model with its adapter; a full fine-tune is a model of its own.
     tuned = (trained, None) if config.lora.full_finetune else (model, trained)
-    agents["bc"] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
-    factory = partial(make_env, config, config.env.eval_kwargs)
-    return evaluate_agents(
-        agents, factory, tasks, run_dir, num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix="eval_"
-    )
+    agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
+    results = {}
+    for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():
+        tasks = tasks_of(config, split_kwargs, 1, config.env.eval_limit)
+        factory = partial(make_env, config, split_kwargs)
+        prefix = "eval_" if name == "test" else f"eval_{name}_"
+        results[name] = evaluate_agents(
+            agents, factory, tasks, run_dir, num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix=prefix
+        )
+    return results
 
 
-def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], evaluations: list) -> None:
+def write_report(
+    config: BCConfig, run_dir: Path, training: dict[str, Any], evaluations: dict[str, list], title: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,7 +200,15 @@ def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], eval
 
     from agentkit.eval.agent import bar_chart, markdown_table
 
-    metrics = {"train": training, "eval": {e.name: e.as_dict() for e in evaluations}}
+    held_out = evaluations.get("test", [])
+    metrics = {
+        "method": title,
+        "train": training,
+        "eval": {e.name: e.as_dict() for e in held_out},
+        "eval_extra": {
+            name: {e.name: e.as_dict() for e in rows} for name, rows in evaluations.items() if name != "test"
+        },
+    }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if training["loss_history"]:
         steps, losses = zip(*training["loss_history"], strict=True)
@@ -175,30 +216,33 @@ def write_report(config: BCConfig, run_dir: Path, training: dict[str, Any], eval
         ax.plot(steps, losses)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
-        ax.set_title("behavior cloning")
+        ax.set_title(title.lower())
         fig.tight_layout()
         fig.savefig(run_dir / "loss.png", dpi=120)
         plt.close(fig)
-    if evaluations:
-        bar_chart(evaluations, str(run_dir / "success.png"), f"held-out {config.env.name} tasks")
+    if held_out:
+        bar_chart(held_out, str(run_dir / "success.png"), f"held-out {config.env.name} tasks")
     report = [
-        f"# Behavior cloning on {config.env.name}",
+        f"# {title} on {config.env.name}",
         "",
         f"Model `{config.model}`, {training['demos_used']} expert demos ({training['samples']} decisions), "
         f"{training['global_steps']} steps, final training loss {training['train_loss']:.3f}, "
         f"{training['train_seconds']:.0f} s.",
         "",
-        markdown_table(evaluations) if evaluations else "(evaluation skipped)",
-        "",
     ]
+    if not evaluations:
+        report.append("(evaluation skipped)")
+    for name, rows in evaluations.items():
+        split = {"test": config.env.eval_kwargs, **config.env.extra_evals}[name].get("split", name)
+        report += [f"## Held-out: {name} (split `{split}`)", "", markdown_table(rows), ""]
     (run_dir / "report.md").write_text("\n".join(report))
 
 
-def main(argv: list[str]) -> None:
+def run(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc", thought_weight: float | None = None):
+    """The whole recipe for a parsed config (the thought cloning recipe runs it with thoughts weighted)."""
     import torch
     from accelerate import PartialState
 
-    config = parse_recipe_args(BCConfig, argv)
     # Without an accelerator each process must be told it runs on the CPU, or every rank trains alone.
     cpu = not torch.accelerator.is_available()
     state = PartialState(cpu=cpu)
@@ -209,13 +253,17 @@ def main(argv: list[str]) -> None:
             save_config(config, run_dir / "config.yaml")
         model = resolve_model(config)
         demos = Path(config.demos) if config.demos else collect_demos(config, run_dir)
-    training = train(config, model, demos, run_dir, cpu)
+    training = train(config, model, demos, run_dir, cpu, thought_weight)
     if not state.is_main_process:
         return
-    evaluations = [] if config.skip_eval else evaluate(config, model, run_dir)
-    write_report(config, run_dir, training, evaluations)
+    evaluations = {} if config.skip_eval else evaluate(config, model, run_dir, label)
+    write_report(config, run_dir, training, evaluations, title)
     print((run_dir / "report.md").read_text())
     print(f"run folder: {run_dir}")
+
+
+def main(argv: list[str]) -> None:
+    run(parse_recipe_args(BCConfig, argv))
 
 
 if __name__ == "__main__":

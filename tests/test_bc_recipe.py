@@ -13,9 +13,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from agentkit.trajectory import read_episodes
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "bc.py"
 CONFIG = ROOT / "recipes" / "configs" / "bc_textworld.yaml"
+TC_RECIPE = ROOT / "recipes" / "thought_cloning.py"
+TC_CONFIG = ROOT / "recipes" / "configs" / "thought_cloning_textworld.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,9 @@ def common(tmp_path_factory, textworld_cache):
         "env.train_kwargs.n_games=4",
         "env.eval_kwargs.n_games=2",
         "env.kwargs.max_steps=8",
+        "demo_base.steps=4",
+        "demo_base.batch_size=4",
+        "demo_base.max_length=256",
         "train.batch_size=4",
         "train.logging_steps=1",
         "eval.num_envs=2",
@@ -34,8 +41,10 @@ def common(tmp_path_factory, textworld_cache):
     ]
 
 
-def run_recipe(overrides: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(RECIPE), "--config", str(CONFIG), *overrides]
+def run_recipe(
+    overrides: list[str], timeout: float = 600, recipe: Path = RECIPE, config: Path = CONFIG
+) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(recipe), "--config", str(config), *overrides]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
@@ -136,3 +145,28 @@ def test_full_finetune_writes_and_evaluates_a_model(common, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model" / "model.safetensors").is_file() and not (out / "adapter").exists()
     assert json.loads((out / "metrics.json").read_text())["eval"]["bc"]["episodes"] == 2
+
+
+@pytest.mark.slow
+def test_thought_cloning_trains_on_weighted_thoughts_and_evaluates_the_hard_split(common, tmp_path):
+    out = tmp_path / "tc"
+    overrides = [*common, f"output_dir={out}", "train.max_steps=2", "eval.baselines=[random]",
+                 "env.extra_evals={hard: {split: test_hard, n_games: 1}}", "eval.max_tokens=40"]  # fmt: skip
+    result = run_recipe(overrides, recipe=TC_RECIPE, config=TC_CONFIG)
+    assert result.returncode == 0, result.stderr[-3000:]
+    demos, _ = read_episodes(out / "demos.jsonl")
+    replies = [turn for episode in demos for turn in episode.turns if turn.role == "assistant"]
+    assert replies and all(turn.text.startswith("Thought: Step ") for turn in replies)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "Thought cloning" and metrics["eval"]["tc"]["episodes"] == 2
+    assert metrics["eval_extra"]["hard"]["tc"]["episodes"] == 1
+    assert (out / "eval_hard_tc.jsonl").is_file() and "## Held-out: hard" in (out / "report.md").read_text()
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["thought_weight"] == 2.0 and saved["prompt"]["thoughts"] is True
+
+
+@pytest.mark.slow
+def test_thought_cloning_without_thoughts_is_a_clear_error(common):
+    result = run_recipe([*common, "prompt.thoughts=false"], timeout=120, recipe=TC_RECIPE, config=TC_CONFIG)
+    assert result.returncode == 2
+    assert "prompt.thoughts=false" in result.stderr.strip().splitlines()[-1]
