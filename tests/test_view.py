@@ -129,6 +129,14 @@ def test_episode_list_has_filter_fields_and_an_error_row_for_a_malformed_line(ru
     assert "<option>round_1/revisions.jsonl</option>" in html
 
 
+def test_a_file_that_is_not_utf8_gives_an_error_row_and_the_other_pages_still_work(run_dir: Path):
+    (run_dir / "broken.jsonl").write_bytes(b"\xff\xfe{\n")
+    site = Site(RunFolder(run_dir))
+    html = _html(site, "episodes.html")
+    assert "invalid line: broken.jsonl: not UTF-8 text (invalid start byte); reading stopped" in html
+    assert "broken.jsonl" in _html(site, "index.html")
+
+
 def test_model_output_is_escaped_everywhere(run_dir: Path):
     site = Site(RunFolder(run_dir))
     for path in ("episode/eval_bc.jsonl/2.html", "index.html", "episodes.html"):

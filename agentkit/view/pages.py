@@ -21,7 +21,7 @@ import jinja2
 from agentkit.trajectory import Episode
 from agentkit.view.charts import bar_chart, line_chart
 from agentkit.view.run import EpisodeRecord, RunFolder, adapter_label, episode_kind, sibling_runs
-from agentkit.view.trees import Tree, TreeError
+from agentkit.view.trees import Tree
 
 STATIC_DIR = Path(__file__).parent / "static"
 _TEMPLATES = jinja2.Environment(
@@ -336,8 +336,8 @@ class Site:
     def _tree_rows(self) -> list[dict[str, Any]]:
         rows = []
         for rel, line, tree in self.run.all_trees():
-            if isinstance(tree, TreeError):
-                rows.append({"file": rel, "line": line, "error": str(tree)})
+            if isinstance(tree, str):
+                rows.append({"file": rel, "line": line, "error": tree})
             else:
                 page = tree_page(rel, line)
                 rows.append({"file": rel, "line": line, "error": None, "tree": tree, "page": page})

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from agentkit.errors import AgentkitError
 from agentkit.jsonl import json_lines
 from agentkit.trajectory import Episode, TrajectoryError, episode_from_dict
-from agentkit.view.trees import Tree, TreeError, scan_trees
+from agentkit.view.trees import Tree, TreeError, tree_from_dict
 
 TREE_FILE = "trees.jsonl"
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
@@ -69,11 +69,36 @@ def _natural_key(name: str) -> list:
     return [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", name)]
 
 
+def _numbered_lines(path: Path, rel: str) -> Iterator[tuple[int, Any, str | None]]:
+    """`(line, record, error)` per line, where `error` names `rel:line`; a file that is not UTF-8 text
+    ends with one error entry instead of breaking every page that lists it (text is decoded in blocks,
+    so the lines just before the bad bytes may be lost with them)."""
+    line = 0
+    try:
+        for where, record, error in json_lines(path):
+            line = int(where.rsplit(":", 1)[1])
+            yield line, record, None if error is None else f"{rel}:{line}: {error}"
+    except UnicodeDecodeError as exc:
+        yield line + 1, None, f"{rel}: not UTF-8 text ({exc.reason}); reading stopped after line {line}"
+
+
+def _scan(path: Path, rel: str, parse: Callable[[Any, str], T], invalid: type[Exception]):
+    """`(line, parsed record or the error message naming file:line and field)` for each line."""
+    for line, record, error in _numbered_lines(path, rel):
+        if error is not None:
+            yield line, error
+            continue
+        try:
+            yield line, parse(record, f"{rel}:{line}")
+        except invalid as exc:
+            yield line, str(exc)
+
+
 def _looks_like_trajectories(path: Path) -> bool:
     """A JSONL file holds trajectories when its first objects have `turns` (or no line parses at all:
     then its error rows are worth showing); prediction or task files are listed but not parsed."""
     decoded_any = False
-    for count, (_, record, _) in enumerate(json_lines(path)):
+    for count, (_, record, _) in enumerate(_numbered_lines(path, path.name)):
         if isinstance(record, dict):
             if "turns" in record:
                 return True
@@ -165,7 +190,14 @@ class RunFolder:
         return [name for name in TEXT_FILES if self.single_file is None and self.file(name) is not None]
 
     def records(self, rel: str) -> list[EpisodeRecord]:
-        return self._cached("episodes", rel, lambda path: list(_read_records(path, rel)))
+        def load(path: Path) -> list[EpisodeRecord]:
+            records = []
+            for line, item in _scan(path, rel, episode_from_dict, TrajectoryError):
+                episode, error = (None, item) if isinstance(item, str) else (item, None)
+                records.append(EpisodeRecord(rel, line, episode, error))
+            return records
+
+        return self._cached("episodes", rel, load)
 
     def all_records(self) -> list[EpisodeRecord]:
         return [record for rel in self.trajectory_files() for record in self.records(rel)]
@@ -177,10 +209,11 @@ class RunFolder:
             lambda _: {r.line: search_text(r.episode) for r in self.records(rel) if r.episode is not None},
         )
 
-    def trees(self, rel: str) -> list[tuple[int, Tree | TreeError]]:
-        return self._cached("trees", rel, lambda path: list(scan_trees(path)))
+    def trees(self, rel: str) -> list[tuple[int, Tree | str]]:
+        """`(line, Tree or the error message)` for each line of a trees.jsonl file."""
+        return self._cached("trees", rel, lambda path: list(_scan(path, rel, tree_from_dict, TreeError)))
 
-    def all_trees(self) -> list[tuple[str, int, Tree | TreeError]]:
+    def all_trees(self) -> list[tuple[str, int, Tree | str]]:
         return [(rel, line, tree) for rel in self.tree_files() for line, tree in self.trees(rel)]
 
     def find_tree(self, task_id: str, round_: Any) -> tuple[str, int, Tree] | None:
@@ -214,19 +247,6 @@ class RunFolder:
                 if sub is not None and error is None:
                     found.append((parts[0], sub))
         return found
-
-
-def _read_records(path: Path, rel: str):
-    for where, record, error in json_lines(path):
-        line = int(where.rsplit(":", 1)[1])
-        label = f"{rel}:{line}"
-        if error is not None:
-            yield EpisodeRecord(rel, line, None, f"{label}: {error}")
-            continue
-        try:
-            yield EpisodeRecord(rel, line, episode_from_dict(record, label))
-        except TrajectoryError as exc:
-            yield EpisodeRecord(rel, line, None, str(exc))
 
 
 def _read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:

@@ -3,13 +3,10 @@ that revision trajectories are spliced from. Validated by hand so an error names
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.errors import AgentkitError
-from agentkit.jsonl import json_lines
 
 
 class TreeError(AgentkitError, ValueError):
@@ -120,16 +117,3 @@ def tree_from_dict(record: Any, where: str = "tree") -> Tree:
                 raise TreeError(f"{where}: pairs[{index}]: field {side!r} names unknown node {unknown[0]!r}")
         pairs.append(pair)
     return Tree(tree["task_id"], tree["env"], tree["round"], nodes, pairs)
-
-
-def scan_trees(path: str | os.PathLike[str]) -> Iterator[tuple[int, Tree | TreeError]]:
-    """`(line number, Tree or the TreeError naming what is wrong with that line)` for each line."""
-    for where, record, error in json_lines(path):
-        line = int(where.rsplit(":", 1)[1])
-        if error is not None:
-            yield line, TreeError(f"{where}: {error}")
-            continue
-        try:
-            yield line, tree_from_dict(record, where)
-        except TreeError as exc:
-            yield line, exc
