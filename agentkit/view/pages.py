@@ -207,6 +207,7 @@ class Site:
     def __init__(self, run: RunFolder, compare: RunFolder | None = None):
         self.run = run
         self.compare = compare
+        self._episode_list: tuple[tuple, Page] | None = None  # the slowest page to build, kept per version
 
     # -- routing -----------------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class Site:
         if path == "index.html":
             return self._index(path, query.get("compare", [None])[0])
         if path == "episodes.html":
-            return self._html(path, "episodes.jinja", **self._episodes_context())
+            return self._episodes(path)
         if path == "trees.html":
             return self._html(path, "trees.jinja", trees=self._tree_rows())
         if path == "search.js":
@@ -292,6 +293,12 @@ class Site:
             texts=[(rel, (self.run.root / rel).read_text(errors="replace")) for rel in self.run.text_files()],
             siblings=list(sibling_runs(self.run)) if self.compare is None else [],
         )
+
+    def _episodes(self, path: str) -> Page:
+        version = self.run.version(self.run.trajectory_files())
+        if self._episode_list is None or self._episode_list[0] != version:
+            self._episode_list = (version, self._html(path, "episodes.jinja", **self._episodes_context()))
+        return self._episode_list[1]
 
     def _episodes_context(self) -> dict[str, Any]:
         rows = [_episode_row(record) for record in self.run.all_records()]

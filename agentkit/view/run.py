@@ -155,8 +155,7 @@ class RunFolder:
     def _cached(self, kind: str, rel: str, load: Callable[[Path], T]) -> T:
         """`load(path)` once per version of the file on disk."""
         path = self.root / rel
-        stat = path.stat()
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = self.version([rel])
         with self._lock:
             hit = self._cache.get((kind, rel))
         if hit is not None and hit[0] == version:
@@ -178,6 +177,11 @@ class RunFolder:
             and PurePosixPath(rel).name != TREE_FILE
             and self._cached("is-trajectory", rel, _looks_like_trajectories)
         ]
+
+    def version(self, files: list[str]) -> tuple:
+        """Changes whenever one of `files` changes on disk: a key for caching what is built from them."""
+        stats = [(self.root / rel).stat() for rel in files]
+        return tuple((rel, stat.st_mtime_ns, stat.st_size) for rel, stat in zip(files, stats, strict=True))
 
     def tree_files(self) -> list[str]:
         return [rel for rel in self._walk() if PurePosixPath(rel).name == TREE_FILE]
