@@ -22,7 +22,7 @@ HEAD_FILE = "token_reward_head.pt"
 
 
 class TokenRewardHead(nn.Module):
-    """hidden (B, T, H) -> one score (logit) per token (B, T); starts at 0, i.e. every token weighs the same."""
+    """hidden (B, T, H) -> one score (logit) per token (B, T); starts at 0: every token weighs the same."""
 
     def __init__(self, hidden_size: int):
         super().__init__()

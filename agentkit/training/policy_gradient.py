@@ -50,7 +50,8 @@ def sample_groups(
     if len(prompts) != len(answers):
         raise ValueError(f"sample_groups: {len(prompts)} prompts but {len(answers)} answers")
     groups = []
-    for prompt, answer, completions in zip(prompts, answers, backend.generate(list(prompts), params), strict=True):
+    generated = backend.generate(list(prompts), params)
+    for prompt, answer, completions in zip(prompts, answers, generated, strict=True):
         texts = [c.text if c.error is None else "" for c in completions]
         rewards = reward_fn(texts, answer=[answer] * len(texts))
         rewards = [r if c.error is None else 0.0 for r, c in zip(rewards, completions, strict=True)]
@@ -84,7 +85,8 @@ class CompletionBatch:
     completion_mask: torch.Tensor
 
     def to(self, device: torch.device | str) -> CompletionBatch:
-        return CompletionBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.completion_mask)))
+        tensors = (self.input_ids, self.attention_mask, self.completion_mask)
+        return CompletionBatch(*(t.to(device) for t in tensors))
 
 
 def completion_batch(
@@ -107,12 +109,13 @@ def completion_batch(
     return CompletionBatch(input_ids, attention, completion)
 
 
-def encode_groups(tokenizer, groups: Sequence[SampledGroup], picks: Sequence[tuple[int, int]]) -> CompletionBatch:
+def encode_groups(
+    tokenizer, groups: Sequence[SampledGroup], picks: Sequence[tuple[int, int]]
+) -> CompletionBatch:
     """The batch of the picked (group index, completion index) pairs, prompts rendered as the backend does."""
     prompts = {g: prompt_token_ids(tokenizer, groups[g].prompt) for g in {g for g, _ in picks}}
-    return completion_batch(
-        [prompts[g] for g, _ in picks], [groups[g].completions[i].token_ids for g, i in picks], tokenizer.pad_token_id
-    )
+    replies = [groups[g].completions[i].token_ids for g, i in picks]
+    return completion_batch([prompts[g] for g, _ in picks], replies, tokenizer.pad_token_id)
 
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
@@ -124,7 +127,9 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
 def completion_logprobs(model, batch: CompletionBatch, hidden_states: bool = False) -> Any:
     """Per-token log-probs of the batch under `model` (with gradients); with `hidden_states`, also the last
     layer's hidden states (B, T, H), whose position t - 1 is what predicted token t."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=hidden_states)
+    out = model(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=hidden_states
+    )
     logprobs = token_logprobs(out.logits, batch.input_ids)
     return (logprobs, out.hidden_states[-1]) if hidden_states else logprobs
 
@@ -133,7 +138,7 @@ def completion_logprobs(model, batch: CompletionBatch, hidden_states: bool = Fal
 def reference_logprobs(peft_model, batch: CompletionBatch) -> torch.Tensor:
     """Per-token log-probs under the reference policy: the same PEFT model with its LoRA adapter disabled."""
     if not hasattr(peft_model, "disable_adapter"):
-        raise TypeError("reference_logprobs needs a PEFT model (the reference is the base without its adapter)")
+        raise TypeError("reference_logprobs needs a PEFT model (the reference is its base, adapter off)")
     with peft_model.disable_adapter():
         return completion_logprobs(peft_model, batch)
 
