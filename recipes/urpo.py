@@ -68,9 +68,10 @@ class MixSettings:
 
 @dataclass
 class WarmupSettings:
-    """The full fine-tune that teaches a fresh tiny model the formats. Ranking examples carry random
-    orders by default (`ranking_labels: random`), so the start referee knows how to answer but not which
-    answer is better: whatever ranking skill it ends with comes from the RL step."""
+    """The full fine-tune that teaches a fresh tiny model the formats, with the answers: gold rankings
+    and rubric scores. A few hundred ranking examples teach a tiny model the reply format but little of
+    the judgement (it must spot the one wrong step). `ranking_labels: random` gives random orders instead,
+    so that any ranking skill at the end comes from the RL step alone."""
 
     preset: str = "tiny"
     steps: int = 300
@@ -80,7 +81,7 @@ class WarmupSettings:
     ranking: int = 600
     scoring: int = 600
     open: int = 400
-    ranking_labels: Literal["random", "gold"] = "random"
+    ranking_labels: Literal["gold", "random"] = "gold"
 
 
 @dataclass
