@@ -1,0 +1,325 @@
+"""Agent-R: an agent learns to notice its own errors mid-episode and revise (Yuan et al., 2025,
+"Agent-R: Training Language Model Agents to Reflect via Iterative Self-Training").
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/agent_r.py \
+        --config recipes/configs/agent_r_textworld.yaml [key=value ...]
+
+Round 0 is the start: a behaviour-cloning adapter on expert demos (or `start_adapter`). Each round k then
+(1) searches every training task with MCTS under the current adapter (`agentkit.mcts`), (2) pairs good and
+bad paths of each tree, places the error step by the policy's own critique (or the value drop) and splices
+revision trajectories (`agentkit.revision`), (3) continues training the adapter on the revision and good
+trajectories, (4) evaluates it on held-out tasks. A run folder holds `round_{k}/` (trees.jsonl,
+revisions.jsonl, good.jsonl, adapter/, eval_*.jsonl, round.json), metrics.json, report.md and success.png.
+A finished round is skipped on a re-run; an interrupted one restarts without touching earlier rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+# The BC recipe (this script's neighbour) owns the env, evaluation and start-model settings.
+from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
+
+from agentkit.config import parse_recipe_args, save_config
+from agentkit.prompts import PromptFormat
+from agentkit.training.sft import LoraSettings, TrainSettings
+
+
+@dataclass
+class SearchConfig:
+    """MCTS per training task (see `agentkit.mcts.SearchSettings`); `trees_at_once` trees advance together,
+    each with its own env."""
+
+    iterations: int = 4
+    exploration: float = 0.25
+    candidates: int = 4
+    max_depth: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 24
+    trees_at_once: int = 8
+    backend: Literal["hf", "vllm"] = "hf"
+    threads: int | None = None
+
+
+@dataclass
+class RevisionConfig:
+    """Pairs need good >= alpha and good - bad >= beta (Agent-R's values)."""
+
+    alpha: float = 0.5
+    beta: float = 0.2
+    pairs_per_task: int = 4
+    good_per_task: int = 1
+    critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
+    critique_max_tokens: int = 4
+    thoughts: list[str] = field(
+        default_factory=lambda: [
+            "I realize my approach was flawed. I need to revise it.",
+            "I took the wrong action. I should go back to a better plan.",
+            "That did not work. Let me reconsider and try another way.",
+        ]
+    )
+
+    def __post_init__(self) -> None:
+        if not self.thoughts:
+            raise ValueError("revision.thoughts must hold at least one revision thought")
+        if self.pairs_per_task < 0 or self.good_per_task < 0:
+            raise ValueError("pairs_per_task and good_per_task must be >= 0")
+
+
+@dataclass
+class AgentRConfig:
+    model: str = "preset:tiny"
+    output_dir: str = "runs/agent_r"
+    cache_dir: str = ".cache/agentkit"
+    seed: int = 0
+    rounds: int = 3
+    start_adapter: str | None = None  # else round 0 trains one by behaviour cloning on expert demos
+    demos_per_task: int = 1
+    env: EnvSettings = field(default_factory=EnvSettings)
+    prompt: PromptFormat = field(default_factory=PromptFormat)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    bc_train: TrainSettings = field(default_factory=TrainSettings)
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(epochs=1.0, learning_rate=5e-4))
+    search: SearchConfig = field(default_factory=SearchConfig)
+    revision: RevisionConfig = field(default_factory=RevisionConfig)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0:
+            raise ValueError(f"rounds={self.rounds} must be >= 0")
+        if self.lora.full_finetune:
+            raise ValueError("lora.full_finetune=true: Agent-R continues a LoRA adapter from round to round")
+
+
+def revised(episode, thoughts: list[str]) -> bool:
+    """Whether the agent said one of the revision thoughts during the episode."""
+    return any(turn.role == "assistant" and any(t in turn.text for t in thoughts) for turn in episode.turns)
+
+
+def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, name: str) -> dict[str, Any]:
+    """The adapter on the held-out tasks (greedy, same tasks and seeds every round)."""
+    from agentkit.eval.agent import evaluate_agents
+    from agentkit.rollout.backend import make_backend
+    from agentkit.rollout.engine import ModelAgent
+    from agentkit.rollout.sampling import SamplingParams
+    from agentkit.trajectory import read_episodes
+
+    tasks = tasks_of(config, config.env.eval_kwargs, 1, config.env.eval_limit)
+    kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
+    sampling = SamplingParams(max_tokens=config.eval.max_tokens)
+    agents = {name: lambda: ModelAgent(make_backend(config.eval.backend, model, str(adapter), **kwargs), sampling)}
+    (summary,) = evaluate_agents(agents, partial(make_env, config, config.env.eval_kwargs), tasks, round_dir,
+                                 num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix="eval_")
+    episodes, _ = read_episodes(round_dir / f"eval_{name}.jsonl")
+    with_revision = [e for e in episodes if revised(e, config.revision.thoughts)]
+    return {**summary.as_dict(), "episodes_with_revision": len(with_revision),
+            "revised_then_succeeded": sum(e.success for e in with_revision)}
+
+
+def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> dict[str, Any]:
+    """Round 0: the start adapter, trained by behaviour cloning on expert demos unless one is given."""
+    from bc import collect_demos
+
+    from agentkit.training.sft import train_on_episodes
+    from agentkit.trajectory import read_episodes
+
+    round_dir = run_dir / "round_0"
+    round_dir.mkdir(parents=True, exist_ok=True)
+    adapter = round_dir / "adapter"
+    training: dict[str, Any] = {}
+    if config.start_adapter is not None:
+        shutil.copytree(config.start_adapter, adapter, dirs_exist_ok=True)
+    else:
+        episodes, _ = read_episodes(collect_demos(config, round_dir))  # the demos are the BC recipe's
+        wins = [e for e in episodes if e.success]
+        training = train_on_episodes(model, wins, config.prompt, config.lora, config.bc_train, round_dir, adapter,
+                                     cpu=cpu)
+    return {"round": 0, "train": training, "adapter": str(adapter)}
+
+
+def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path) -> dict[str, Any]:
+    """MCTS on every training task, then pairs, critique and splices; files are renamed into place at the
+    end, so a round with all three files has its complete data."""
+    import random
+
+    from agentkit.mcts import Search, SearchSettings, build_trees, close_trees
+    from agentkit.revision import good_episode, good_paths, leaf_paths, locate_errors, select_pairs, splice
+    from agentkit.trajectory import TrajectoryWriter
+
+    s, r = config.search, config.revision
+    settings = SearchSettings(iterations=s.iterations, exploration=s.exploration, candidates=s.candidates,
+                              max_depth=s.max_depth, temperature=s.temperature, top_p=s.top_p,
+                              max_tokens=s.max_tokens, seed=config.seed + 7919 * round_index)
+    tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
+    names = ("trees.jsonl", "revisions.jsonl", "good.jsonl")
+    partials = [round_dir / f"{name}.partial" for name in names]
+    for path in partials:
+        path.unlink(missing_ok=True)
+    choose = random.Random(config.seed + round_index)
+    search = Search(backend, config.prompt, settings)
+    totals = {"tasks": len(tasks), "failed_tasks": [], "pairs": 0, "revisions": 0, "good": 0,
+              "critique_rules": {"model": 0, "value_drop": 0}, "nodes": 0, "leaves": 0, "winning_leaves": 0,
+              "generate_calls": 0, "resets": 0, "env_steps": 0, "cache_hits": 0}
+    with (TrajectoryWriter(partials[1]) as revisions, TrajectoryWriter(partials[2]) as goods,
+          partials[0].open("w", encoding="utf-8") as trees_file):
+        for start in range(0, len(tasks), s.trees_at_once):
+            trees, failed = build_trees(partial(make_env, config, config.env.train_kwargs),
+                                        tasks[start : start + s.trees_at_once], s.max_depth)
+            totals["failed_tasks"] += [{"task_id": task.task_id, "error": error} for task, error in failed]
+            try:
+                search.run(trees)
+                stats = search.stats(trees)
+                for key in ("nodes", "leaves", "winning_leaves", "resets", "env_steps", "cache_hits"):
+                    totals[key] += getattr(stats, key)
+                for tree in trees:
+                    paths = leaf_paths(tree)
+                    pairs = select_pairs(paths, r.alpha, r.beta, r.pairs_per_task)
+                    locate_errors(pairs, backend if r.critique else None, r.critique_max_tokens)
+                    for pair in pairs:
+                        thought = choose.choice(r.thoughts)
+                        revisions.write(splice(pair, config.env.name, config.prompt, thought, round_index))
+                        totals["critique_rules"][pair.rule] += 1
+                    for path in good_paths(paths, r.alpha, r.good_per_task):
+                        goods.write(good_episode(path, config.env.name, config.prompt, round_index))
+                        totals["good"] += 1
+                    totals["pairs"] += len(pairs)
+                    totals["revisions"] += len(pairs)
+                    record = tree.as_record(config.env.name, round_index, [p.as_record() for p in pairs])
+                    trees_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            finally:
+                close_trees(trees)
+    totals["generate_calls"] = search.generate_calls
+    for path, name in zip(partials, names, strict=True):
+        path.rename(round_dir / name)
+    return totals
+
+
+def agent_r_round(config: AgentRConfig, model: str, backend, k: int, run_dir: Path, cpu: bool) -> dict[str, Any]:
+    from agentkit.training.sft import train_on_episodes
+    from agentkit.trajectory import read_episodes
+
+    round_dir = run_dir / f"round_{k}"
+    round_dir.mkdir(parents=True, exist_ok=True)
+    previous = run_dir / f"round_{k - 1}" / "adapter"
+    data_files = [round_dir / name for name in ("trees.jsonl", "revisions.jsonl", "good.jsonl")]
+    data_path = round_dir / "data.json"
+    if all(p.is_file() for p in data_files) and data_path.is_file():
+        data = json.loads(data_path.read_text())
+    else:
+        backend.load_adapter(str(previous))  # the search samples the newest policy
+        data = build_data(config, backend, k, round_dir)
+        data_path.write_text(json.dumps(data, indent=2))
+    episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
+    adapter = round_dir / "adapter"
+    if episodes:
+        training = train_on_episodes(model, episodes, config.prompt, config.lora, config.train, round_dir, adapter,
+                                     cpu=cpu, init_adapter=previous)
+    else:  # nothing to learn from this round: the policy carries over unchanged
+        shutil.copytree(previous, adapter, dirs_exist_ok=True)
+        training = {"samples": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
+    return {"round": k, "search": data, "train": training, "adapter": str(adapter)}
+
+
+def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (run_dir / "metrics.json").write_text(json.dumps({"rounds": rounds}, indent=2))
+    labels = ["BC start" if r["round"] == 0 else f"round {r['round']}" for r in rounds]
+    rates = [r["eval"]["success_rate"] for r in rounds]
+    errors = [[r["eval"]["success_rate"] - r["eval"]["success_low"] for r in rounds],
+              [r["eval"]["success_high"] - r["eval"]["success_rate"] for r in rounds]]
+    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(rounds)), 3.2))
+    ax.bar(labels, rates, yerr=errors, capsize=4, color=["#999999"] + ["#4c72b0"] * (len(rounds) - 1))
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out success")
+    ax.set_title(f"Agent-R on {config.env.name}")
+    fig.tight_layout()
+    fig.savefig(run_dir / "success.png", dpi=120)
+    plt.close(fig)
+    lines = [
+        f"# Agent-R on {config.env.name}",
+        "",
+        f"Model `{config.model}`, {config.rounds} rounds of MCTS ({config.search.iterations} iterations, "
+        f"k={config.search.candidates}, c={config.search.exploration}) -> revision + good trajectories -> SFT.",
+        "",
+        "| round | revisions | good paths | critique by model / value drop | train loss | success (95% CI) "
+        "| repeated actions | episodes with a revision (succeeded) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in zip(labels, rounds, strict=True):
+        search, e = r.get("search", {}), r["eval"]
+        rules = search.get("critique_rules", {})
+        loss = r["train"].get("train_loss")
+        lines.append(
+            f"| {label} | {search.get('revisions', '-')} | {search.get('good', '-')} | "
+            f"{rules.get('model', '-')} / {rules.get('value_drop', '-')} | "
+            f"{'-' if loss is None else f'{loss:.3f}'} | {e['success_rate']:.1%} "
+            f"({e['success_low']:.1%}-{e['success_high']:.1%}) | {e['repeated_action_rate']:.1%} | "
+            f"{e['episodes_with_revision']} ({e['revised_then_succeeded']}) |"
+        )
+    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def run(config: AgentRConfig, cpu: bool) -> list[dict[str, Any]]:
+    """Every round not yet finished, in order; returns the round records (finished ones read back)."""
+    from agentkit.rollout.backend import make_backend
+
+    run_dir = Path(config.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    model = resolve_model(config)
+    rounds: list[dict[str, Any]] = []
+    backend = None
+    try:
+        for k in range(config.rounds + 1):
+            round_dir = run_dir / f"round_{k}"
+            record_path = round_dir / "round.json"
+            if record_path.is_file():
+                rounds.append(json.loads(record_path.read_text()))
+                continue
+            if k == 0:
+                record = start_round(config, model, run_dir, cpu)
+            else:
+                if backend is None:
+                    kwargs = {"threads": config.search.threads} if config.search.backend == "hf" else {}
+                    backend = make_backend(config.search.backend, model, **kwargs)
+                record = agent_r_round(config, model, backend, k, run_dir, cpu)
+            name = "bc" if k == 0 else f"round_{k}"
+            record["eval"] = evaluate(config, model, round_dir / "adapter", round_dir, name)
+            record_path.write_text(json.dumps(record, indent=2))
+            rounds.append(record)
+    finally:
+        if backend is not None:
+            backend.close()
+    write_report(config, run_dir, rounds)
+    return rounds
+
+
+def main(argv: list[str]) -> None:
+    import torch
+
+    config = parse_recipe_args(AgentRConfig, argv)
+    # Without an accelerator the process must be told it runs on the CPU (as in the BC recipe).
+    run(config, cpu=not torch.accelerator.is_available())
+    print((Path(config.output_dir) / "report.md").read_text())
+    print(f"run folder: {config.output_dir}")
+
+
+if __name__ == "__main__":
+    from agentkit.errors import AgentkitError
+
+    try:
+        main(sys.argv[1:])
+    except AgentkitError as exc:
+        print(f"agent_r: error: {exc}", file=sys.stderr)
+        sys.exit(2)
