@@ -20,6 +20,7 @@ loss.png, adapter/, checkpoints/step-N (resumed from the newest).
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -71,7 +72,7 @@ class SamplingSettings:
 
     def __post_init__(self) -> None:
         if self.samples_per_prompt < 2:
-            raise ValueError(f"samples_per_prompt={self.samples_per_prompt} must be >= 2 (RLOO needs a group)")
+            raise ValueError(f"samples_per_prompt={self.samples_per_prompt} must be >= 2 (RLOO needs groups)")
         if self.prompts_per_step < 1:
             raise ValueError(f"prompts_per_step={self.prompts_per_step} must be >= 1")
 
@@ -156,14 +157,14 @@ class OrealConfig:
 
     def __post_init__(self) -> None:
         if self.lora.full_finetune:
-            raise ValueError("lora.full_finetune=True: OREAL trains a LoRA adapter (its reference is the base)")
+            raise ValueError("full_finetune=True: OREAL trains a LoRA adapter (the base is its reference)")
 
 
 # ---------------------------------------------------------------- loss terms (pure functions on tensors)
 
 
 def positive_loss(logprobs: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Behaviour cloning on correct samples: weighted token NLL summed over `mask`, divided by its token count."""
+    """Behaviour cloning on correct samples: weighted token NLL summed over `mask` / its token count."""
     mask = mask.to(logprobs.dtype)
     return -(weights * logprobs * mask).sum() / mask.sum().clamp(min=1)
 
@@ -202,7 +203,11 @@ class Selection:
 
 
 def select_samples(
-    rewards: list[list[float]], usable: list[list[bool]], positives: int, negatives: int, pass_rate_weighting: bool
+    rewards: list[list[float]],
+    usable: list[list[bool]],
+    positives: int,
+    negatives: int,
+    pass_rate_weighting: bool,
 ) -> Selection:
     """Drop groups whose samples are all correct or all wrong (they carry no contrast); from the others
     keep the first `positives` correct and `negatives` incorrect usable samples (samples are i.i.d., so the
@@ -245,7 +250,8 @@ class PolicyWithTokenReward(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         from agentkit.training.policy_gradient import token_logprobs
 
-        out = self.policy(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.head is not None)
+        hidden = self.head is not None
+        out = self.policy(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=hidden)
         logprobs = token_logprobs(out.logits, input_ids)
         return logprobs, (self.head(out.hidden_states[-1]) if self.head is not None else None)
 
@@ -280,11 +286,17 @@ def resolve_model(config: OrealConfig) -> str:
     return config.model
 
 
-def prompt_messages(question: str) -> list[dict[str, str]]:
-    """The `arithmetic` benchmark task's prompt, as one user message (as `generate_records` sends it)."""
+@functools.cache
+def arithmetic_task():
+    """The packaged `arithmetic` benchmark task, loaded once (its prompt template is the one to train on)."""
     from agentkit.eval.tasks import get_task
 
-    return [{"role": "user", "content": get_task("arithmetic").render_prompt({"question": question})}]
+    return get_task("arithmetic")
+
+
+def prompt_messages(question: str) -> list[dict[str, str]]:
+    """The `arithmetic` benchmark task's prompt, as one user message (as `generate_records` sends it)."""
+    return [{"role": "user", "content": arithmetic_task().render_prompt({"question": question})}]
 
 
 def warmup_chats(levels: list[int], per_level: int, style: str, seed: int) -> list[list[dict[str, str]]]:
@@ -315,7 +327,9 @@ def step_problems(problems: list[dict[str, Any]], step: int, count: int, rank: i
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, style: str, seed: int) -> dict[str, Any]:
+def evaluate_policy(
+    model: str, adapter: str | None, settings: EvalSettings, style: str, seed: int
+) -> dict[str, Any]:
     """Greedy accuracy and unbiased pass@k on held-out test problems, per level and overall."""
     from agentkit.eval.arithmetic import generate
     from agentkit.eval.metrics import pass_at_k
@@ -323,15 +337,13 @@ def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, sty
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.sampling import SamplingParams
 
-    rows = [r for level in settings.levels for r in generate(level, settings.per_level, seed=0, split="test", style=style)]
+    rows = [r for n in settings.levels for r in generate(n, settings.per_level, split="test", style=style)]
     prompts = [prompt_messages(r["question"]) for r in rows]
     answers = [r["answer"] for r in rows]
     with make_backend("hf", model, adapter, threads=settings.threads) as backend:
         greedy = backend.generate(prompts, SamplingParams(temperature=0.0, max_tokens=settings.max_tokens))
-        sampled = backend.generate(
-            prompts,
-            SamplingParams(settings.temperature, max_tokens=settings.max_tokens, n=settings.samples, seed=seed),
-        )
+        e = settings
+        sampled = backend.generate(prompts, SamplingParams(e.temperature, 1.0, e.max_tokens, e.samples, seed))
     greedy_ok = math_reward([c[0].text for c in greedy], answer=answers)
     counts = [
         int(sum(math_reward([c.text for c in group], answer=[a] * len(group))))
@@ -344,9 +356,7 @@ def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, sty
             out[f"pass@{k}"] = sum(pass_at_k(settings.samples, counts[i], k) for i in indices) / len(indices)
         return out
 
-    by_level = {
-        str(level): summary([i for i, r in enumerate(rows) if r["level"] == level]) for level in settings.levels
-    }
+    by_level = {str(n): summary([i for i, r in enumerate(rows) if r["level"] == n]) for n in settings.levels}
     return {"problems": len(rows), **summary(list(range(len(rows)))), "by_level": by_level}
 
 
@@ -414,7 +424,9 @@ def build_optimizer(config: OrealConfig, module: PolicyWithTokenReward):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
-def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection) -> dict[str, float]:
+def train_step(
+    config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection
+) -> dict[str, float]:
     """One update on the selected samples; returns the loss terms (this rank's values)."""
     from agentkit.reward_models.token_reward import token_reward_loss, token_weights
     from agentkit.training.policy_gradient import encode_groups, reference_logprobs
@@ -448,7 +460,8 @@ def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, sele
         terms["kl"] = kl_penalty(logprobs, reference, mask * (rows > 0))
     else:
         terms["kl"] = torch.zeros((), device=logprobs.device)
-    policy_loss = terms["positive"] + config.loss.negative_weight * terms["negative"] + config.loss.kl_coef * terms["kl"]
+    c = config.loss
+    policy_loss = terms["positive"] + c.negative_weight * terms["negative"] + c.kl_coef * terms["kl"]
     loss = policy_loss + rm_loss
     accelerator.backward(loss)
     grad_norm = accelerator.clip_grad_norm_(module.parameters(), config.optim.max_grad_norm)
@@ -470,12 +483,13 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
     world, rank = accelerator.num_processes, accelerator.process_index
     s = config.sampling
     if s.prompts_per_step % world:
-        raise ConfigError(f"sampling.prompts_per_step={s.prompts_per_step} must divide by the {world} processes")
+        raise ConfigError(f"sampling.prompts_per_step={s.prompts_per_step} must divide by {world} processes")
     tokenizer = load_tokenizer(model_path)
     module = build_module(config, model_path)
     optimizer, scheduler = build_optimizer(config, module)
     module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
     history: list[dict[str, Any]] = []
+    keep = config.optim.save_total_limit
     done = checkpoint_dirs(run_dir)
     if done:
         accelerator.load_state(str(done[-1]))
@@ -484,7 +498,7 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
         adapter = done[-1] / "adapter"
         accelerator.print(f"resumed from {done[-1]} (step {progress['step']})")
     else:
-        adapter = save_checkpoint(accelerator, module, run_dir, 0, history, config.optim.save_total_limit) / "adapter"
+        adapter = save_checkpoint(accelerator, module, run_dir, 0, history, keep) / "adapter"
     problems = training_problems(config)
     backend_kwargs = {"threads": s.threads} if s.backend == "hf" else {}
     backend = make_backend(s.backend, model_path, str(adapter), **backend_kwargs)
@@ -492,10 +506,10 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
         for step in range(len(history), config.optim.steps):
             started = time.perf_counter()
             rows = step_problems(problems, step, s.prompts_per_step, rank, world)
-            params = SamplingParams(s.temperature, s.top_p, s.max_tokens, s.samples_per_prompt, config.seed + 1000 * step + rank)
-            groups = sample_groups(
-                backend, [prompt_messages(r["question"]) for r in rows], [r["answer"] for r in rows], params, math_reward
-            )
+            seed = config.seed + 1000 * step + rank
+            params = SamplingParams(s.temperature, s.top_p, s.max_tokens, s.samples_per_prompt, seed)
+            prompts = [prompt_messages(r["question"]) for r in rows]
+            groups = sample_groups(backend, prompts, [r["answer"] for r in rows], params, math_reward)
             selection = select_samples(
                 [g.rewards for g in groups],
                 [[g.usable(i) for i in range(len(g.completions))] for g in groups],
@@ -526,18 +540,18 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
             }
             history.append(record)
             accelerator.print(
-                f"step {step + 1}/{config.optim.steps} loss {record['loss']:.4f} pos {record['positive']:.4f} "
+                f"step {step + 1}/{config.optim.steps} loss {record['loss']:.4f} "
+                f"pos {record['positive']:.4f} "
                 f"neg {record['negative']:.4f} kl {record['kl']:.5f} rm {record['token_rm']:.4f} "
                 f"pass {record['pass_rate']:.3f} kept {record['prompts_kept']:.2f} {record['seconds']:.1f}s"
             )
-            folder = save_checkpoint(accelerator, module, run_dir, step + 1, history, config.optim.save_total_limit)
+            folder = save_checkpoint(accelerator, module, run_dir, step + 1, history, keep)
             backend.load_adapter(str(folder / "adapter"))
     finally:
         backend.close()
     if accelerator.is_main_process:
         final = checkpoint_dirs(run_dir)[-1]
-        for name in ("adapter",):
-            shutil.copytree(final / name, run_dir / name, dirs_exist_ok=True)
+        shutil.copytree(final / "adapter", run_dir / "adapter", dirs_exist_ok=True)
         if config.loss.token_rm:
             shutil.copy(final / "token_reward_head.pt", run_dir / "token_reward_head.pt")
     accelerator.wait_for_everyone()
@@ -547,7 +561,9 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
 # ---------------------------------------------------------------- report
 
 
-def write_report(config: OrealConfig, run_dir: Path, history: list[dict], evaluations: dict[str, dict]) -> None:
+def write_report(
+    config: OrealConfig, run_dir: Path, history: list[dict], evaluations: dict[str, dict]
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -614,7 +630,8 @@ def main(argv: list[str]) -> None:
         e = config.eval
         if e.include_start:
             evaluations["start"] = evaluate_policy(model_path, None, e, config.data.style, config.seed)
-        evaluations["oreal"] = evaluate_policy(model_path, str(run_dir / "adapter"), e, config.data.style, config.seed)
+        adapter = str(run_dir / "adapter")
+        evaluations["oreal"] = evaluate_policy(model_path, adapter, e, config.data.style, config.seed)
     write_report(config, run_dir, history, evaluations)
     print((run_dir / "report.md").read_text())
     print(f"run folder: {run_dir}")
