@@ -37,7 +37,7 @@ _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
 @dataclass
-class Path:
+class TreePath:
     """A root-to-leaf path of a tree and the final value of the episode it ends."""
 
     tree: Tree
@@ -54,8 +54,8 @@ class Path:
 
 @dataclass
 class Pair:
-    good: Path
-    bad: Path
+    good: TreePath
+    bad: TreePath
     split: int  # index in both paths of the first node they do not share
     error: int | None = None  # index in the bad path of the step the revision follows
     rule: str | None = None  # "model" or "value_drop"
@@ -66,11 +66,11 @@ class Pair:
                 "bad_value": self.bad.value, "splice_step": self.error, "critique_rule": self.rule}
 
 
-def leaf_paths(tree: Tree) -> list[Path]:
-    return [Path(tree, tree.path(leaf)) for leaf in tree.leaves()]
+def leaf_paths(tree: Tree) -> list[TreePath]:
+    return [TreePath(tree, tree.path(leaf)) for leaf in tree.leaves()]
 
 
-def shared_prefix(a: Path, b: Path) -> int:
+def shared_prefix(a: TreePath, b: TreePath) -> int:
     """How many nodes (from the root) the two paths share."""
     count = 0
     for x, y in zip(a.nodes, b.nodes, strict=False):
@@ -80,7 +80,7 @@ def shared_prefix(a: Path, b: Path) -> int:
     return count
 
 
-def select_pairs(paths: list[Path], alpha: float, beta: float, limit: int) -> list[Pair]:
+def select_pairs(paths: list[TreePath], alpha: float, beta: float, limit: int) -> list[Pair]:
     """(good, bad) pairs with good >= alpha and good - bad >= beta, at most `limit`.
 
     Each bad path (worst first) is paired with the best good path, the one sharing the longest prefix
@@ -97,7 +97,7 @@ def select_pairs(paths: list[Path], alpha: float, beta: float, limit: int) -> li
     return pairs
 
 
-def good_paths(paths: list[Path], alpha: float, limit: int) -> list[Path]:
+def good_paths(paths: list[TreePath], alpha: float, limit: int) -> list[TreePath]:
     """The best `limit` paths with value >= alpha (shortest first among equals: no wasted steps)."""
     goods = [p for p in paths if p.value >= alpha]
     return sorted(goods, key=lambda p: (-p.value, len(p.nodes), p.nodes[-1].id))[:limit]
@@ -190,7 +190,7 @@ def splice(pair: Pair, env_name: str, prompt_format: PromptFormat, revision_thou
     )
 
 
-def good_episode(path: Path, env_name: str, prompt_format: PromptFormat, round_index: int) -> Episode:
+def good_episode(path: TreePath, env_name: str, prompt_format: PromptFormat, round_index: int) -> Episode:
     episode = path.tree.episode(path.nodes[-1], env_name, prompt_format, loss=True)
     episode.meta = {"kind": "good", "nodes": path.ids, "round": round_index}
     return episode

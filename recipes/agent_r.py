@@ -28,6 +28,7 @@ from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
 
 from agentkit.config import parse_recipe_args, save_config
 from agentkit.prompts import PromptFormat
+from agentkit.revision import REVISION_THOUGHTS
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
@@ -58,13 +59,7 @@ class RevisionConfig:
     good_per_task: int = 1
     critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
     critique_max_tokens: int = 4
-    thoughts: list[str] = field(
-        default_factory=lambda: [
-            "I realize my approach was flawed. I need to revise it.",
-            "I took the wrong action. I should go back to a better plan.",
-            "That did not work. Let me reconsider and try another way.",
-        ]
-    )
+    thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
 
     def __post_init__(self) -> None:
         if not self.thoughts:
