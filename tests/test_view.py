@@ -7,6 +7,7 @@ import http.client
 import json
 import re
 import shutil
+import socket
 import struct
 import threading
 import zlib
@@ -371,6 +372,11 @@ def test_cli_view_exports_and_reports_bad_input(run_dir: Path, tmp_path: Path, c
     assert "no such run folder or trajectory file" in capsys.readouterr().err
     assert main(["view", str(run_dir), "--export", str(run_dir / "site")]) == 2
     assert "choose a folder outside the run" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["view", str(run_dir), "--port", str(taken.getsockname()[1])]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
 # -- browser ----------------------------------------------------------------------------------------
