@@ -169,6 +169,13 @@ def _turn_view(index: int, turn, splice_turn: Any) -> dict[str, Any]:
     }
 
 
+def _node_ids(value: Any) -> list[int]:
+    """A pair's node ids as written by the recipe; anything else (a hand-edited file) is dropped."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, int) and not isinstance(item, bool)]
+
+
 def _path_steps(tree: Tree, ids: list[int]) -> list[dict[str, Any]]:
     return [{"node": tree.nodes[i]} for i in ids if i in tree.nodes]
 
@@ -183,8 +190,8 @@ def _revision_view(run: RunFolder, episode: Episode) -> dict[str, Any] | None:
     view: dict[str, Any] = {
         "splice_turn": meta.get("splice_turn"),
         "round": meta.get("round"),
-        "good_ids": pair.get("good") or [],
-        "bad_ids": pair.get("bad") or [],
+        "good_ids": _node_ids(pair.get("good")),
+        "bad_ids": _node_ids(pair.get("bad")),
         "tree_page": None,
         "good": [],
         "bad": [],

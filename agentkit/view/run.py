@@ -82,7 +82,9 @@ def _numbered_lines(path: Path, rel: str) -> Iterator[tuple[int, Any, str | None
         yield line + 1, None, f"{rel}: not UTF-8 text ({exc.reason}); reading stopped after line {line}"
 
 
-def _scan(path: Path, rel: str, parse: Callable[[Any, str], T], invalid: type[Exception]):
+def _scan(
+    path: Path, rel: str, parse: Callable[[Any, str], T], invalid: type[Exception]
+) -> Iterator[tuple[int, T | str]]:
     """`(line, parsed record or the error message naming file:line and field)` for each line."""
     for line, record, error in _numbered_lines(path, rel):
         if error is not None:
