@@ -228,6 +228,21 @@ def test_chart_ticks_are_round_and_whole_for_steps_and_rounds():
     assert line_chart({"loss": []}, title="t", x_label="x", y_label="y") == ""  # no data, no empty frame
 
 
+@pytest.mark.parametrize(
+    ("metrics", "shown"),
+    [
+        ("{not json", '<p class="error">metrics.json: not valid JSON'),
+        ("[1, 2]", '<p class="error">metrics.json: expected an object, got list'),
+        (json.dumps({"train": [], "eval": [1], "rounds": "three"}), "no trajectory files"),
+        (json.dumps({"train": {"loss_history": [["a", 1], [1], 3, [2, 0.5]]}}), 'aria-label="training loss"'),
+        (json.dumps({"eval": {"bc": {"success_rate": "x"}}, "rounds": [{"eval": []}, 7]}), "<td>x</td>"),
+    ],
+)
+def test_odd_metrics_files_give_a_page_not_a_crash(tmp_path: Path, metrics: str, shown: str):
+    (tmp_path / "metrics.json").write_text(metrics)
+    assert shown in _html(Site(RunFolder(tmp_path)), "index.html")
+
+
 def test_compare_shows_two_runs_side_by_side_from_a_sibling_name_or_a_second_run(run_dir: Path):
     site = Site(RunFolder(run_dir))
     assert 'href="index.html?compare=bc_baseline"' in _html(site, "index.html")

@@ -65,8 +65,16 @@ def _format(key: str, value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _section(metrics: dict[str, Any], key: str) -> dict[str, Any]:
+    """`metrics[key]` when it is a mapping: a hand-edited or partial metrics.json shows what it can."""
+    value = metrics.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _loss_history(metrics: dict[str, Any]) -> list[tuple[float, float]]:
-    history = (metrics.get("train") or {}).get("loss_history") or []
+    history = _section(metrics, "train").get("loss_history")
+    if not isinstance(history, list):
+        return []
     return [
         (float(item[0]), float(item[1]))
         for item in history
@@ -82,7 +90,7 @@ def _round_number(label: str, index: int) -> float:
 
 
 def _success_of(metrics: dict[str, Any], name: str) -> Any:
-    result = (metrics.get("eval") or {}).get(name)
+    result = _section(metrics, "eval").get(name)
     return result.get("success_rate", "") if isinstance(result, dict) else ""
 
 
@@ -90,7 +98,7 @@ def metrics_view(run: RunFolder) -> dict[str, Any]:
     """Everything the metrics section of a run shows: charts, the eval table and training figures."""
     metrics, error = run.metrics()
     metrics = metrics or {}
-    evals = {name: item for name, item in (metrics.get("eval") or {}).items() if isinstance(item, dict)}
+    evals = {name: item for name, item in _section(metrics, "eval").items() if isinstance(item, dict)}
     columns: list[str] = []
     for item in evals.values():
         columns += [k for k, v in item.items() if k != "name" and not isinstance(v, dict | list | None)]
@@ -101,13 +109,13 @@ def metrics_view(run: RunFolder) -> dict[str, Any]:
         for name, item in evals.items()
         if isinstance(item.get("success_rate"), int | float)
     ]
-    train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
+    train = _section(metrics, "train")
     history = _loss_history(metrics)
     rounds = run.rounds()
     round_losses = {f"round {label}": _loss_history(item) for label, item in rounds if _loss_history(item)}
     round_success: dict[str, list[tuple[float, float]]] = {}
     for index, (label, item) in enumerate(rounds):
-        for name, result in (item.get("eval") or {}).items():
+        for name, result in _section(item, "eval").items():
             if isinstance(result, dict) and isinstance(result.get("success_rate"), int | float):
                 point = (_round_number(label, index), result["success_rate"])
                 round_success.setdefault(name, []).append(point)
