@@ -467,8 +467,8 @@ def train_step(
     grad_norm = accelerator.clip_grad_norm_(module.parameters(), config.optim.max_grad_norm)
     return {
         **{name: float(value.detach()) for name, value in terms.items()},
-        "token_rm": float(rm_loss),
-        "loss": float(policy_loss),
+        "token_rm": float(rm_loss.detach()),
+        "loss": float(policy_loss.detach()),
         "grad_norm": float(grad_norm),
     }
 
@@ -519,6 +519,7 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
             )
             module.train()
             terms = train_step(config, accelerator, module, tokenizer, groups, selection)
+            policy_lr = scheduler.get_last_lr()[0]  # the rate this step's update uses
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
@@ -535,7 +536,7 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
                 "pass_rate": correct / samples,
                 "prompts_kept": kept / prompts,
                 "samples_trained": int(trained),
-                "policy_lr": scheduler.get_last_lr()[0],
+                "policy_lr": policy_lr,
                 "seconds": time.perf_counter() - started,
             }
             history.append(record)

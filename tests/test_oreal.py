@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,12 @@ import pytest
 import torch
 
 from agentkit.config import ConfigError
-from agentkit.reward_models.token_reward import TokenRewardHead, sequence_logits, token_reward_loss, token_weights
+from agentkit.reward_models.token_reward import (
+    TokenRewardHead,
+    sequence_logits,
+    token_reward_loss,
+    token_weights,
+)
 from agentkit.training.policy_gradient import (
     completion_batch,
     group_advantages,
@@ -53,7 +60,8 @@ def test_positive_loss_is_weighted_nll_over_positive_tokens():
 
 def test_negative_loss_is_minus_ratio_times_advantage_per_negative_token():
     logprobs = LOGPROBS.clone().requires_grad_(True)
-    old = LOGPROBS - torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, math.log(2), 0.0, 0.0]])  # ratio 2 on one token
+    # The policy now gives the first negative token twice its sampling probability: ratio 2 there.
+    old = LOGPROBS - torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, math.log(2), 0.0, 0.0]])
     negative_rows = MASK * torch.tensor([[0], [1]])
     weights = torch.ones(2, 4)
     advantages = torch.tensor([0.0, -0.75])
@@ -95,7 +103,8 @@ def test_select_samples_drops_uniform_groups_and_keeps_the_first_positives_and_n
 
 
 def test_pass_rate_weighting_favours_harder_prompts_and_keeps_the_mean_at_one():
-    selection = oreal.select_samples([[0, 1, 0, 1], [1, 0, 0, 0]], [[True] * 4] * 2, 1, 1, pass_rate_weighting=True)
+    rewards = [[0, 1, 0, 1], [1, 0, 0, 0]]
+    selection = oreal.select_samples(rewards, [[True] * 4] * 2, 1, 1, pass_rate_weighting=True)
     easy, hard = selection.prompt_weights[0], selection.prompt_weights[2]
     assert hard / easy == pytest.approx(0.75 / 0.5)
     assert sum(selection.prompt_weights) / 4 == pytest.approx(1.0)
@@ -187,24 +196,39 @@ def test_config_errors_name_the_field_and_value(override, message):
 
 def test_the_shipped_config_loads_with_the_paper_constants():
     config = oreal.parse_recipe_args(oreal.OrealConfig, ["--config", str(CONFIG)])
-    assert (config.loss.negative_weight, config.loss.kl_coef, config.sampling.samples_per_prompt) == (0.5, 0.01, 16)
+    loss, sampling = config.loss, config.sampling
+    assert (loss.negative_weight, loss.kl_coef, sampling.samples_per_prompt) == (0.5, 0.01, 16)
 
 
-def _run(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(RECIPE), "--config", str(CONFIG), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+def _small_run(tmp_path: Path, out: Path) -> list[str]:
+    """A random-init tiny model (its samples are mostly wrong: the loop, not the learning, is under test)."""
+    return [
+        "model=preset:tiny", f"cache_dir={tmp_path / 'cache'}", f"output_dir={out}",
+        "sampling.prompts_per_step=2", "sampling.samples_per_prompt=3", "sampling.max_tokens=16",
+        "sampling.threads=1", "loss.rm_warmup_steps=1", "eval.levels=[1]", "eval.per_level=3",
+        "eval.samples=4", "eval.max_tokens=16", "eval.threads=1",
+    ]  # fmt: skip
+
+
+def _run(args: list[str], launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    """The recipe in its own process group, killed whole if it outlives the timeout (never a hang)."""
+    command = [*(launcher or [sys.executable]), str(RECIPE), "--config", str(CONFIG), *args]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"the recipe did not finish in 600 s:\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 @pytest.mark.slow
 def test_recipe_run_writes_its_folder_and_resumes(tmp_path):
     out = tmp_path / "run"
-    small = [
-        "model=preset:tiny", f"cache_dir={tmp_path / 'cache'}", f"output_dir={out}",
-        "sampling.prompts_per_step=2", "sampling.samples_per_prompt=3", "sampling.max_tokens=16",
-        "loss.rm_warmup_steps=1", "eval.levels=[1]", "eval.per_level=3", "eval.samples=4", "eval.max_tokens=16",
-    ]
+    small = _small_run(tmp_path, out)
     first = _run([*small, "optim.steps=2"])
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("config.yaml", "metrics.json", "report.md", "loss.png", "adapter/adapter_model.safetensors",
@@ -221,5 +245,20 @@ def test_recipe_run_writes_its_folder_and_resumes(tmp_path):
     assert "resumed from" in second.stdout and "step-2" in second.stdout
     resumed = json.loads((out / "metrics.json").read_text())["train"]
     assert resumed[:2] == metrics["train"] and resumed[2]["step"] == 3
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-2", "step-3"]  # save_total_limit 2
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert kept == ["step-2", "step-3"]  # save_total_limit 2
     assert "(evaluation skipped)" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_recipe_runs_on_two_ddp_ranks(tmp_path):
+    """`accelerate launch` with the two-process config: both ranks sample their share and sync every step."""
+    out = tmp_path / "ddp"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(ROOT / "accelerate_configs" / "multi_cpu.yaml"), "--main_process_port", "0", "--tee", "3"]
+    result = _run([*_small_run(tmp_path, out), "optim.steps=2", "skip_eval=true"], launcher)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "[default1]:" in result.stdout + result.stderr  # a second rank ran
+    history = json.loads((out / "metrics.json").read_text())["train"]
+    assert [h["step"] for h in history] == [1, 2]
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
