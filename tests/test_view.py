@@ -171,6 +171,46 @@ def test_revision_episode_shows_its_pair_and_splice_point(run_dir: Path):
     assert 'href="../../../tree/trees.jsonl/1.html"' in html
 
 
+def test_good_episode_shows_its_path_and_the_tree_lists_it(run_dir: Path):
+    good = _episode("kitchen-1", ["take apple", "go north"], True, meta={"kind": "good", "nodes": [0, 1, 3],
+                                                                          "round": 1})
+    write_episodes(run_dir / "round_1" / "good.jsonl", [good])
+    site = Site(RunFolder(run_dir))
+    html = _html(site, "episode/round_1/good.jsonl/1.html")
+    assert "<h2>Good path from the search tree</h2>" in html and '<div class="path bad">' not in html
+    path = re.search(r'<div class="path good">.*?</div>', html, re.S).group(0)
+    assert re.findall(r"<code>(.*?)</code>", path) == ["(root)", "take apple", "go north"]
+    tree = _html(site, "tree/trees.jsonl/1.html")
+    assert re.findall(r'<a href="[^"]*">(round_1/[a-z]+.jsonl:1)</a> (\w+)', tree) == [
+        ("round_1/good.jsonl:1", "good"),
+        ("round_1/revisions.jsonl:1", "revision"),
+    ]
+
+
+def test_agent_r_metrics_rounds_with_one_evaluation_each(tmp_path: Path):
+    """Agent-R writes `{"rounds": [...]}` whose `eval` is the round's one agent result."""
+
+    def result(name: str, rate: float) -> dict:
+        return {"name": name, "episodes": 8, "success_rate": rate, "success_low": rate / 2,
+                "success_high": 0.9}
+
+    rounds = [
+        {"round": 0, "train": {}, "adapter": "round_0/adapter", "eval": result("bc", 0.25)},
+        {"round": 1, "search": {"pairs": 3, "revisions": 2, "critique_rules": {"model": 1, "value_drop": 1}},
+         "train": {"train_loss": 1.25, "loss_history": [[1, 2.0], [2, 1.0]]}, "eval": result("round_1", 0.5)},
+    ]
+    (tmp_path / "metrics.json").write_text(json.dumps({"rounds": rounds}))
+    html = _html(Site(RunFolder(tmp_path)), "index.html")
+    success = re.search(r'aria-label="success per round".*?</svg>', html, re.S).group(0)
+    assert len(re.search(r'points="([^"]*)"', success).group(1).split()) == 2 and ">success</text>" in success
+    tables = dict(re.findall(r"<h3>(\w+ per round)</h3>\s*<table[^>]*>(.*?)</table>", html, re.S))
+    assert list(tables) == ["Evaluation per round", "Search per round", "Training per round"]
+    row = "<tr><th>1</th><td>8</td><td>50.0%</td><td>25.0%</td><td>90.0%</td></tr>"
+    assert row in tables["Evaluation per round"]
+    assert "<th>revisions</th>" in tables["Search per round"]
+    assert "<td>1.25</td>" in tables["Training per round"]
+
+
 def test_tree_page_nests_children_under_parents_with_visits_and_values(run_dir: Path):
     site = Site(RunFolder(run_dir))
     html = _html(site, "tree/trees.jsonl/1.html")

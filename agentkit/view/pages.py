@@ -58,6 +58,8 @@ def relative_url(current: str, target: str) -> str:
 
 
 def _format(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, float) and ("rate" in key or key.startswith("success")):
@@ -69,6 +71,18 @@ def _section(metrics: dict[str, Any], key: str) -> dict[str, Any]:
     """`metrics[key]` when it is a mapping: a hand-edited or partial metrics.json shows what it can."""
     value = metrics.get(key)
     return value if isinstance(value, dict) else {}
+
+
+def _scalars(fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(key, value) for key, value in fields.items() if not isinstance(value, dict | list)]
+
+
+def _table(items: list[tuple[str, dict[str, Any]]], rates: bool = False) -> dict[str, Any]:
+    """One row per item, one column per scalar field any item has (nested values are left out);
+    `rates` shows every cell as a percentage."""
+    columns = list(dict.fromkeys(k for _, item in items for k, v in _scalars(item) if k != "name"))
+    rows = [(label, [_format("rate" if rates else c, item.get(c)) for c in columns]) for label, item in items]
+    return {"columns": columns, "rows": rows}
 
 
 def _loss_history(metrics: dict[str, Any]) -> list[tuple[float, float]]:
@@ -89,9 +103,32 @@ def _round_number(label: str, index: int) -> float:
     return float(digits[-1]) if digits else float(index)
 
 
-def _success_of(metrics: dict[str, Any], name: str) -> Any:
-    result = _section(metrics, "eval").get(name)
-    return result.get("success_rate", "") if isinstance(result, dict) else ""
+def _round_results(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A round's evaluations by agent name; a round that evaluates one agent (`eval` is that agent's
+    result itself, as Agent-R writes it) gives the single series "success"."""
+    evals = _section(metrics, "eval")
+    if isinstance(evals.get("success_rate"), int | float):
+        return {"success": evals}
+    return {name: result for name, result in evals.items() if isinstance(result, dict)}
+
+
+def _round_tables(rounds: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Per-round tables: evaluation (every field of a single agent, or the success rate of each of
+    several), search and training."""
+    results = [(label, _round_results(item)) for label, item in rounds]
+    if all(set(by_name) <= {"success"} for _, by_name in results):
+        evaluation = _table([(label, by_name.get("success", {})) for label, by_name in results])
+    else:
+        rates = []
+        for label, found in results:
+            rates.append((label, {name: result.get("success_rate") for name, result in found.items()}))
+        evaluation = _table(rates, rates=True)
+    tables = [
+        ("Evaluation per round", evaluation),
+        ("Search per round", _table([(label, _section(item, "search")) for label, item in rounds])),
+        ("Training per round", _table([(label, _section(item, "train")) for label, item in rounds])),
+    ]
+    return [(title, table) for title, table in tables if table["columns"]]
 
 
 def metrics_view(run: RunFolder) -> dict[str, Any]:
@@ -99,40 +136,29 @@ def metrics_view(run: RunFolder) -> dict[str, Any]:
     metrics, error = run.metrics()
     metrics = metrics or {}
     evals = {name: item for name, item in _section(metrics, "eval").items() if isinstance(item, dict)}
-    columns: list[str] = []
-    for item in evals.values():
-        columns += [k for k, v in item.items() if k != "name" and not isinstance(v, dict | list | None)]
-    columns = list(dict.fromkeys(columns))
-    rows = [(name, [_format(c, item.get(c, "")) for c in columns]) for name, item in evals.items()]
     bars = [
         (name, float(item["success_rate"]), item.get("success_low"), item.get("success_high"))
         for name, item in evals.items()
         if isinstance(item.get("success_rate"), int | float)
     ]
-    train = _section(metrics, "train")
     history = _loss_history(metrics)
     rounds = run.rounds()
     round_losses = {f"round {label}": _loss_history(item) for label, item in rounds if _loss_history(item)}
     round_success: dict[str, list[tuple[float, float]]] = {}
     for index, (label, item) in enumerate(rounds):
-        for name, result in _section(item, "eval").items():
-            if isinstance(result, dict) and isinstance(result.get("success_rate"), int | float):
+        for name, result in _round_results(item).items():
+            if isinstance(result.get("success_rate"), int | float):
                 point = (_round_number(label, index), result["success_rate"])
                 round_success.setdefault(name, []).append(point)
-    round_table = [
-        (label, [_format("success_rate", _success_of(item, name)) for name in round_success])
-        for label, item in rounds
-    ]
     return {
         "name": run.name,
         "error": error,
         "present": bool(metrics),
-        "train": [(k, _format(k, v)) for k, v in train.items() if not isinstance(v, dict | list)],
+        "train": [(key, _format(key, value)) for key, value in _scalars(_section(metrics, "train"))],
         "loss_chart": line_chart({"loss": history}, title="training loss", x_label="step", y_label="loss"),
         "history": history,
         "success_chart": bar_chart(bars, title="success rate", y_label="success"),
-        "eval_columns": columns,
-        "eval_rows": rows,
+        "eval": _table(list(evals.items())),
         "round_loss_chart": line_chart(round_losses, title="loss per round", x_label="step", y_label="loss"),
         "round_success_chart": line_chart(
             round_success,
@@ -142,8 +168,7 @@ def metrics_view(run: RunFolder) -> dict[str, Any]:
             y_range=(0.0, 1.0),
             legend=True,
         ),
-        "round_names": list(round_success),
-        "round_table": round_table,
+        "round_tables": _round_tables(rounds),
     }
 
 
@@ -188,31 +213,37 @@ def _path_steps(tree: Tree, ids: list[int]) -> list[dict[str, Any]]:
     return [{"node": tree.nodes[i]} for i in ids if i in tree.nodes]
 
 
-def _revision_view(run: RunFolder, episode: Episode) -> dict[str, Any] | None:
-    """A revision episode's pair (good and bad paths from its tree) and where it was spliced."""
-    if episode_kind(episode.meta) != "revision":
+def _search_view(run: RunFolder, episode: Episode) -> dict[str, Any] | None:
+    """Where an Agent-R episode comes from in its search tree: a revision's good/bad pair and splice
+    point, or a good episode's path."""
+    kind = episode_kind(episode.meta)
+    if kind not in ("revision", "good"):
         return None
     meta = episode.meta
-    pair = meta.get("pair") if isinstance(meta.get("pair"), dict) else {}
-    found = run.find_tree(str(pair.get("task_id", episode.task_id)), meta.get("round"))
+    pair = _section(meta, "pair")
+    good_ids = _node_ids(pair.get("good") if kind == "revision" else meta.get("nodes"))
+    bad_ids = _node_ids(pair.get("bad"))
     view: dict[str, Any] = {
-        "splice_turn": meta.get("splice_turn"),
+        "kind": kind,
+        "splice_turn": meta.get("splice_turn") if kind == "revision" else None,
         "round": meta.get("round"),
-        "good_ids": _node_ids(pair.get("good")),
-        "bad_ids": _node_ids(pair.get("bad")),
+        "critique_rule": meta.get("critique_rule"),
+        "good_ids": good_ids,
+        "bad_ids": bad_ids,
         "tree_page": None,
         "good": [],
         "bad": [],
         "pair": None,
     }
+    found = run.find_tree(str(pair.get("task_id", episode.task_id)), meta.get("round"))
     if found is not None:
         rel, line, tree = found
         view["tree_page"] = tree_page(rel, line)
-        view["good"] = _path_steps(tree, view["good_ids"])
-        view["bad"] = _path_steps(tree, view["bad_ids"])
-        view["pair"] = next(
-            (p for p in tree.pairs if p.good == view["good_ids"] and p.bad == view["bad_ids"]), None
-        )
+        view["good"] = _path_steps(tree, good_ids)
+        view["bad"] = _path_steps(tree, bad_ids)
+        view["pair"] = next((p for p in tree.pairs if p.good == good_ids and p.bad == bad_ids), None)
+        if view["pair"] is not None:
+            view["critique_rule"] = view["pair"].critique_rule
     return view
 
 
@@ -340,8 +371,8 @@ class Site:
         record = records[index]
         episode = record.episode
         assert episode is not None
-        revision = _revision_view(self.run, episode)
-        splice_turn = revision["splice_turn"] if revision else None
+        search = _search_view(self.run, episode)
+        splice_turn = search["splice_turn"] if search else None
         return self._html(
             path,
             "episode.jinja",
@@ -350,7 +381,7 @@ class Site:
             turns=[_turn_view(i, turn, splice_turn) for i, turn in enumerate(episode.turns)],
             adapter=adapter_label(episode.meta),
             meta=json.dumps(episode.meta, ensure_ascii=False, indent=1),
-            revision=revision,
+            search=search,
             previous=episode_page(records[index - 1]) if index > 0 else None,
             next=episode_page(records[index + 1]) if index + 1 < len(records) else None,
         )
@@ -371,15 +402,15 @@ class Site:
         tree = dict(self.run.trees(file)).get(line)
         if not isinstance(tree, Tree):
             return self._not_found(path, f"no valid tree at {file}:{line}")
-        revisions = [
+        spliced = [
             row
             for row in map(_episode_row, self.run.all_records())
             if not row["invalid"]
-            and row["kind"] == "revision"
+            and row["kind"] in ("revision", "good")
             and (row["episode"].meta.get("pair") or {}).get("task_id", row["episode"].task_id) == tree.task_id
             and row["episode"].meta.get("round", tree.round) == tree.round
         ]
-        return self._html(path, "tree.jinja", file=file, line=line, tree=tree, revisions=revisions)
+        return self._html(path, "tree.jinja", file=file, line=line, tree=tree, spliced=spliced)
 
     # -- files -------------------------------------------------------------------------------------
 
