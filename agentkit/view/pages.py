@@ -314,6 +314,7 @@ class Site:
             title="training loss",
             x_label="step",
             y_label="loss",
+            legend=True,
         )
         files = []
         for rel in self.run.trajectory_files():
