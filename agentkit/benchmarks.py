@@ -1,0 +1,259 @@
+"""`agentkit bench`: run the bench scripts, collect their figures, write the results page and the README table.
+
+Each script in `bench/` prints a markdown table of figures measured side by side in one run (the machine is
+shared and noisy, so every figure that matters is a ratio of two things timed together) and, for the
+headline figures, one machine-readable line each:
+
+    RESULT {"method": "BC", "task": "textworld test", "metric": "success", "baseline_name": "base model",
+            "baseline": 0.05, "result": 0.7, "seeds": [0]}
+    SPEED {"measure": "rollout: vLLM batched / sequential", "ratio": 7.05, "goal": 2.0}
+
+The runner keeps going when a script fails or misses its claim (it records the status) and rewrites the
+page after every script, so an interrupted run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from agentkit.errors import AgentkitError
+
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+class BenchError(AgentkitError, ValueError):
+    """An unknown bench name, or no bench/ folder to run from."""
+
+
+@dataclass(frozen=True)
+class Bench:
+    script: str
+    kind: str  # "speed" or "learning"
+    args: tuple[str, ...] = ()
+    timeout: float = 1800.0
+    about: str = ""
+
+
+# The arguments size each run so that `agentkit bench all` fits in an hour on 2 cores.
+BENCHES: dict[str, Bench] = {
+    "textworld_env": Bench(
+        "textworld_env.py",
+        "speed",
+        ("--games", "10", "--speed-games", "5", "--repeats", "3"),
+        about="TextWorld expert/random success and env steps/s against raw TextWorld",
+    ),
+    "rollout": Bench(
+        "rollout.py",
+        "speed",
+        ("--preset", "tiny", "--episodes", "8", "--envs", "8"),
+        about="rollout engine: batched vs sequential, vLLM vs HF",
+    ),
+    "sft_padding": Bench(
+        "sft_padding.py",
+        "speed",
+        ("--steps", "8"),
+        about="trajectory SFT tokens/s: padding-free vs padded, peak RSS, MFU",
+    ),
+    "bc_textworld": Bench(
+        "bc_textworld.py", "learning", timeout=2400, about="BC and thought cloning on TextWorld held-out games"
+    ),
+    "agent_r": Bench("agent_r.py", "learning", timeout=2400, about="Agent-R rounds against the BC start"),
+    "oreal": Bench("oreal.py", "learning", timeout=2400, about="OREAL ablation on arithmetic"),
+    "urpo": Bench("urpo.py", "learning", timeout=2400, about="URPO against frozen referee and verifier-only GRPO"),
+    "behavior_sft": Bench(
+        "behavior_sft.py", "learning", timeout=2400, about="behavior-conditioned SFT against vanilla SFT"
+    ),
+}
+
+
+def result_line(kind: str, **fields: Any) -> str:
+    """The line a bench script prints for the runner: `RESULT {...}` or `SPEED {...}`."""
+    if kind not in ("RESULT", "SPEED"):
+        raise ValueError(f"kind={kind!r} must be RESULT or SPEED")
+    return f"{kind} {json.dumps(fields, sort_keys=True)}"
+
+
+@dataclass
+class BenchRun:
+    name: str
+    status: str  # "ok", "missed" (exit 1: a claim failed), "failed", "timeout"
+    seconds: float
+    output: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    speeds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_output(text: str) -> tuple[list[dict], list[dict]]:
+    """The RESULT and SPEED lines of a script's output (malformed ones are skipped)."""
+    found: dict[str, list[dict]] = {"RESULT": [], "SPEED": []}
+    for line in text.splitlines():
+        kind, _, payload = line.strip().partition(" ")
+        if kind in found:
+            try:
+                found[kind].append(json.loads(payload))
+            except json.JSONDecodeError:
+                continue
+    return found["RESULT"], found["SPEED"]
+
+
+def bench_folder(start: Path | None = None) -> Path:
+    """The `bench/` folder of the source checkout (benches are scripts, not installed with the package)."""
+    candidates = [(start or Path.cwd()) / "bench", Path(__file__).resolve().parents[1] / "bench"]
+    for folder in candidates:
+        if (folder / "rollout.py").is_file():
+            return folder
+    raise BenchError("no bench/ folder here: run `agentkit bench` from a checkout of the agentkit repository")
+
+
+def run_bench(name: str, folder: Path, extra: list[str] | None = None) -> BenchRun:
+    if name not in BENCHES:
+        raise BenchError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}, all")
+    bench = BENCHES[name]
+    command = [sys.executable, str(folder / bench.script), *bench.args, *(extra or [])]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=bench.timeout, cwd=folder.parent)
+        output, code = done.stdout, done.returncode
+        status = {0: "ok", 1: "missed"}.get(code, "failed")
+        if status == "failed":
+            output += f"\n(exit {code})\n" + done.stderr[-3000:]
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        status = "timeout"
+    results, speeds = parse_output(output)
+    return BenchRun(name, status, time.perf_counter() - started, output, results, speeds)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def learning_table(runs: list[BenchRun]) -> str:
+    lines = [
+        "| method | task | metric | baseline | result | delta | seeds | wall time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for row in run.results:
+            delta = row["result"] - row["baseline"]
+            lines.append(
+                f"| {row['method']} | {row['task']} | {row['metric']} | {row['baseline_name']}: "
+                f"{_fmt(row['baseline'])} | {_fmt(row['result'])} | {delta:+.3g} | "
+                f"{', '.join(map(str, row.get('seeds', [])))} | {run.seconds / 60:.1f} min |"
+            )
+    return "\n".join(lines)
+
+
+def speed_table(runs: list[BenchRun]) -> str:
+    lines = ["| measure | ratio | goal |", "|---|---|---|"]
+    for run in runs:
+        for row in run.speeds:
+            goal = row.get("goal")
+            lines.append(f"| {row['measure']} | {row['ratio']:.2f}x | {'' if goal is None else f'>= {goal}x'} |")
+    return "\n".join(lines)
+
+
+def _plot(runs: list[BenchRun], path: Path) -> bool:
+    rows = [row for run in runs for row in run.results]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{row['method']}\n{row['metric']}" for row in rows]
+    positions = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(rows)), 3.5))
+    ax.bar([p - 0.2 for p in positions], [row["baseline"] for row in rows], 0.4, label="baseline")
+    ax.bar([p + 0.2 for p in positions], [row["result"] for row in rows], 0.4, label="result")
+    ax.set_xticks(list(positions), labels, fontsize=7)
+    ax.legend()
+    ax.set_title("recipes against their baselines")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page = out_dir / f"{day}.md"
+    plotted = _plot(runs, out_dir / f"{day}-learning.png")
+    import torch
+
+    lines = [
+        f"# agentkit benchmarks, {day}",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, Python {platform.python_version()}, "
+        f"torch {torch.__version__}. Every speed figure is a ratio of two runs timed side by side.",
+        "",
+        "| bench | status | wall time |",
+        "|---|---|---|",
+        *(f"| {run.name} | {run.status} | {run.seconds / 60:.1f} min |" for run in runs),
+        "",
+        "## Learning",
+        "",
+        learning_table(runs),
+        "",
+        *([f"![recipes against their baselines]({day}-learning.png)", ""] if plotted else []),
+        "## Speed",
+        "",
+        speed_table(runs),
+        "",
+    ]
+    for run in runs:
+        lines += [f"## {run.name} ({BENCHES[run.name].about})", "", run.output.strip(), ""]
+    page.write_text("\n".join(lines))
+    return page
+
+
+def update_readme(readme: Path, runs: list[BenchRun], page: Path) -> None:
+    """Replace the README's results block (between its markers) with the tables of this run."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise BenchError(f"{readme} has no {README_START} ... {README_END} block to fill")
+    block = "\n".join(
+        [
+            README_START,
+            f"Generated by `agentkit bench all` ({page.stem}; full page: `{page.as_posix()}`).",
+            "",
+            learning_table(runs),
+            "",
+            speed_table(runs),
+            README_END,
+        ]
+    )
+    head, rest = text.split(README_START, 1)
+    readme.write_text(head + block + rest.split(README_END, 1)[1])
+
+
+def run_benches(
+    names: list[str], out_dir: Path, readme: Path | None = None, extra: list[str] | None = None, echo=print
+) -> list[BenchRun]:
+    """Run `names` ("all" for every bench) one after another; the page is rewritten after each."""
+    folder = bench_folder()
+    chosen = list(BENCHES) if names == ["all"] else names
+    for name in chosen:
+        if name not in BENCHES:
+            raise BenchError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}, all")
+    runs: list[BenchRun] = []
+    day = date.today().isoformat()
+    page = out_dir / f"{day}.md"
+    for name in chosen:
+        echo(f"bench {name}: running ({BENCHES[name].about})")
+        runs.append(run_bench(name, folder, extra))
+        echo(f"bench {name}: {runs[-1].status} in {runs[-1].seconds / 60:.1f} min")
+        page = write_page(runs, out_dir, day)
+    if readme is not None and names == ["all"]:
+        update_readme(readme, runs, page)
+    return runs

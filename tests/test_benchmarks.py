@@ -1,0 +1,65 @@
+"""The bench runner: statuses, RESULT/SPEED lines, the results page and the README block."""
+
+import pytest
+
+from agentkit import benchmarks
+from agentkit.benchmarks import Bench, BenchError, parse_output, result_line, run_bench, update_readme, write_page
+
+SCRIPT = """
+import sys
+print("| a | b |\\n|---|---|\\n| 1 | 2 |")
+print({line!r})
+print("RESULT {{not json")
+sys.exit({code})
+"""
+
+
+@pytest.fixture
+def bench_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    line = result_line("RESULT", method="BC", task="textworld test", metric="success", baseline_name="base",
+                       baseline=0.1, result=0.7, seeds=[0])  # fmt: skip
+    (folder / "good.py").write_text(SCRIPT.format(line=line, code=0))
+    (folder / "missed.py").write_text(SCRIPT.format(line=result_line("SPEED", measure="sft", ratio=1.2, goal=1.5),
+                                                    code=1))  # fmt: skip
+    (folder / "slow.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(30)\n")
+    monkeypatch.setattr(benchmarks, "BENCHES", {
+        "good": Bench("good.py", "learning", about="good"),
+        "missed": Bench("missed.py", "speed", about="missed"),
+        "slow": Bench("slow.py", "speed", timeout=2, about="slow"),
+    })  # fmt: skip
+    return folder
+
+
+def test_statuses_and_lines_are_read_from_real_scripts(bench_dir):
+    good = run_bench("good", bench_dir)
+    assert good.status == "ok" and good.results[0]["result"] == 0.7 and not good.speeds
+    missed = run_bench("missed", bench_dir)
+    assert missed.status == "missed" and missed.speeds == [{"goal": 1.5, "measure": "sft", "ratio": 1.2}]
+    slow = run_bench("slow", bench_dir)
+    assert slow.status == "timeout" and "started" in slow.output
+    with pytest.raises(BenchError, match="unknown bench 'nope'"):
+        run_bench("nope", bench_dir)
+
+
+def test_page_and_readme_carry_the_tables(bench_dir, tmp_path):
+    runs = [run_bench("good", bench_dir), run_bench("missed", bench_dir)]
+    page = write_page(runs, tmp_path / "results", "2026-01-02")
+    text = page.read_text()
+    assert "| BC | textworld test | success | base: 0.1 | 0.7 | +0.6 | 0 |" in text
+    assert "| sft | 1.20x | >= 1.5x |" in text and "| missed | missed |" in text
+    assert (tmp_path / "results" / "2026-01-02-learning.png").is_file()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## Results\n{benchmarks.README_START}\nold\n{benchmarks.README_END}\ntail\n")
+    update_readme(readme, runs, page)
+    updated = readme.read_text()
+    assert "old" not in updated and "| BC | textworld test |" in updated and updated.endswith("tail\n")
+    readme.write_text("no markers")
+    with pytest.raises(BenchError, match="results:start"):
+        update_readme(readme, runs, page)
+
+
+def test_parse_output_skips_malformed_lines():
+    results, speeds = parse_output('RESULT {"a": 1}\nRESULT {broken\nSPEED [1]\nnoise')
+    assert results == [{"a": 1}] and speeds == [[1]]
