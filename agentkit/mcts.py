@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,36 +324,45 @@ class Search:
 
     def _expand(self, targets: list[tuple[Tree, Node]]) -> list[tuple[Tree, Node]]:
         """Sample k replies at every target node (one batch) and return the child each simulation starts at."""
-        starts = []
-        for (tree, node), completions in zip(targets, self._sample(targets, self.settings.candidates),
-                                             strict=True):
+
+        def grow(item: tuple[tuple[Tree, Node], list]) -> tuple[Tree, Node]:
+            (tree, node), completions = item
             for completion in completions:
                 tree.add_child(node, completion.text, completion.token_ids)
             node.expanded = True
-            starts.append((tree, tree.select_child(node, self.settings.exploration)))
-        return starts
+            return tree, tree.select_child(node, self.settings.exploration)
+
+        sampled = self._sample(targets, self.settings.candidates)
+        return list(self._pool.map(grow, zip(targets, sampled, strict=True)))
 
     def _simulate(self, starts: list[tuple[Tree, Node]]) -> list[tuple[Tree, Node]]:
         """Play every start on to a terminal node, one batched generate per step for all of them."""
+
+        def step(item: tuple[tuple[Tree, Node], list]) -> tuple[Tree, Node]:
+            (tree, node), completions = item
+            return tree, tree.add_child(node, completions[0].text, completions[0].token_ids)
+
         live = list(starts)
         ended = []
         while live:
             ended += [(tree, node) for tree, node in live if node.terminal]
             live = [(tree, node) for tree, node in live if not node.terminal]
-            if not live:
-                break
-            live = [(tree, tree.add_child(node, completions[0].text, completions[0].token_ids))
-                    for (tree, node), completions in zip(live, self._sample(live, 1), strict=True)]
+            if live:
+                live = list(self._pool.map(step, zip(live, self._sample(live, 1), strict=True)))
         return ended
 
     def run(self, trees: list[Tree]) -> None:
-        for _ in range(self.settings.iterations):
-            selected = [(tree, tree.select(self.settings.exploration)) for tree in trees]
-            to_expand = [(t, n) for t, n in selected if not n.terminal and n.visits > 0]
-            ready = [(t, n) for t, n in selected if n.terminal or n.visits == 0]
-            starts = ready + (self._expand(to_expand) if to_expand else [])
-            for tree, leaf in self._simulate(starts):
-                tree.backup(leaf, leaf.outcome)
+        """`iterations` MCTS cycles on every tree. Each tree has its own env; envs that may step from
+        threads at once (each in its own process) step in parallel across trees."""
+        parallel = all(tree.replayer.env.thread_safe for tree in trees)
+        with ThreadPoolExecutor(max_workers=max(1, len(trees)) if parallel else 1) as self._pool:
+            for _ in range(self.settings.iterations):
+                selected = [(tree, tree.select(self.settings.exploration)) for tree in trees]
+                to_expand = [(t, n) for t, n in selected if not n.terminal and n.visits > 0]
+                ready = [(t, n) for t, n in selected if n.terminal or n.visits == 0]
+                starts = ready + (self._expand(to_expand) if to_expand else [])
+                for tree, leaf in self._simulate(starts):
+                    tree.backup(leaf, leaf.outcome)
 
     def stats(self, trees: list[Tree]) -> SearchStats:
         leaves = [leaf for tree in trees for leaf in tree.leaves()]

@@ -173,19 +173,24 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
                 stats = search.stats(trees)
                 for key in ("nodes", "leaves", "winning_leaves", "resets", "env_steps", "cache_hits"):
                     totals[key] += getattr(stats, key)
+                chosen = {}
                 for tree in trees:
                     paths = leaf_paths(tree)
-                    pairs = select_pairs(paths, r.alpha, r.beta, r.pairs_per_task)
-                    locate_errors(pairs, backend if r.critique else None, r.critique_max_tokens)
+                    chosen[id(tree)] = (select_pairs(paths, r.alpha, r.beta, r.pairs_per_task),
+                                        good_paths(paths, r.alpha, r.good_per_task))
+                all_pairs = [pair for pairs, _ in chosen.values() for pair in pairs]
+                locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens)  # one batch
+                for tree in trees:
+                    pairs, goods_of_tree = chosen[id(tree)]
                     for pair in pairs:
                         thought = choose.choice(r.thoughts)
                         revisions.write(splice(pair, config.env.name, config.prompt, thought, round_index))
                         totals["critique_rules"][pair.rule] += 1
-                    for path in good_paths(paths, r.alpha, r.good_per_task):
+                    for path in goods_of_tree:
                         goods.write(good_episode(path, config.env.name, config.prompt, round_index))
-                        totals["good"] += 1
                     totals["pairs"] += len(pairs)
                     totals["revisions"] += len(pairs)
+                    totals["good"] += len(goods_of_tree)
                     record = tree.as_record(config.env.name, round_index, [p.as_record() for p in pairs])
                     trees_file.write(json.dumps(record, ensure_ascii=False) + "\n")
             finally:
