@@ -41,7 +41,7 @@ class DataSettings:
     """Arithmetic problems come from the train split, evaluation from the test split (never shared).
     `preferences` (user JSONL) and `trajectories` (episodes) add ranking data to the arithmetic pairs."""
 
-    levels: list[int] = field(default_factory=lambda: [1, 2])
+    levels: list[int] = field(default_factory=lambda: [1])
     train_per_level: int = 500
     eval_per_level: int = 50
     eval_pairs_per_level: int = 50
@@ -74,7 +74,7 @@ class WarmupSettings:
     so that any ranking skill at the end comes from the RL step alone."""
 
     preset: str = "tiny"
-    steps: int = 300
+    steps: int = 800
     learning_rate: float = 1e-3
     batch_size: int = 16
     arithmetic: int = 2000

@@ -342,7 +342,7 @@ def test_urpo_recipe_runs_end_to_end(tmp_path):
     assert len(logged) == 3 and all("rewards/open_referee_reward/mean" in entry for entry in logged)
     # one open-ended request per step, 4 completions each, every one scored by the policy as referee
     assert metrics["train"]["referee_replies"] == 3 * 4
-    assert metrics["end"]["problems"] == 8 and metrics["end"]["pairs"] >= 6
+    assert metrics["end"]["problems"] == 4 and metrics["end"]["pairs"] >= 3
     assert "| arithmetic pass@1 (held-out) |" in (out / "report.md").read_text()
 
 
