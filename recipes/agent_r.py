@@ -27,6 +27,7 @@ from typing import Any, Literal
 from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
 
 from agentkit.config import parse_recipe_args, save_config
+from agentkit.errors import AgentkitError
 from agentkit.prompts import PromptFormat
 from agentkit.revision import REVISION_THOUGHTS
 from agentkit.training.sft import LoraSettings, TrainSettings
@@ -133,7 +134,10 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
         shutil.copytree(config.start_adapter, adapter, dirs_exist_ok=True)
     else:
         episodes, _ = read_episodes(collect_demos(config, round_dir))  # the demos are the BC recipe's
-        wins = [e for e in episodes if e.success]
+        wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
+        if not wins:
+            raise AgentkitError(f"none of the {len(episodes)} expert demos won (env.kwargs={config.env.kwargs}): "
+                                "nothing to clone; raise the env's step limit")
         training = train_on_episodes(model, wins, config.prompt, config.lora, config.bc_train, round_dir, adapter,
                                      cpu=cpu)
     return {"round": 0, "train": training, "adapter": str(adapter)}
@@ -316,8 +320,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from agentkit.errors import AgentkitError
-
     try:
         main(sys.argv[1:])
     except AgentkitError as exc:
