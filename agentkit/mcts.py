@@ -159,8 +159,7 @@ class Replayer:
 
     def root(self) -> Transition:
         if () not in self.cache:
-            self._reset()
-            self.cache[()] = self._root
+            self.cache[()] = self._reset()
         else:
             self.cache_hits += 1
         return self.cache[()]
@@ -188,12 +187,12 @@ class Replayer:
         self.cache[key] = result
         return result
 
-    def _reset(self) -> None:
+    def _reset(self) -> Transition:
         options = None if self.task.task_id is None else {"task_id": self.task.task_id}
         observation, info = self.env.reset(seed=self.task.seed, options=options)
         self.resets += 1
         self._position = ()
-        self._root = Transition(observation, info=info)
+        return Transition(observation, info=info)
 
     def _go_to(self, commands: list[str]) -> None:
         position = self._position
