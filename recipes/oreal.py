@@ -487,7 +487,10 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
     tokenizer = load_tokenizer(model_path)
     module = build_module(config, model_path)
     optimizer, scheduler = build_optimizer(config, module)
-    module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
+    module, optimizer = accelerator.prepare(module, optimizer)
+    # Not prepared: accelerate steps a prepared scheduler once per process, which would shorten the frozen
+    # warm-up under several processes; one optimizer step is one scheduler step here.
+    accelerator.register_for_checkpointing(scheduler)
     history: list[dict[str, Any]] = []
     keep = config.optim.save_total_limit
     done = checkpoint_dirs(run_dir)
@@ -535,7 +538,8 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
                 **terms,
                 "pass_rate": correct / samples,
                 "prompts_kept": kept / prompts,
-                "samples_trained": int(trained),
+                "samples_drawn": int(samples),
+                "samples_selected": int(trained),
                 "policy_lr": policy_lr,
                 "seconds": time.perf_counter() - started,
             }

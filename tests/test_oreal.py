@@ -236,7 +236,8 @@ def test_recipe_run_writes_its_folder_and_resumes(tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["step"] for h in metrics["train"]] == [1, 2]
-    assert {"positive", "negative", "kl", "token_rm", "pass_rate", "prompts_kept"} <= set(metrics["train"][0])
+    logged = {"positive", "negative", "kl", "token_rm", "pass_rate", "prompts_kept", "samples_drawn"}
+    assert logged <= set(metrics["train"][0])
     assert metrics["train"][0]["policy_lr"] == 0.0  # frozen while the token reward model warms up
     assert set(metrics["eval"]) == {"start", "oreal"} and "pass@4" in metrics["eval"]["oreal"]
 
