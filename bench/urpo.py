@@ -38,11 +38,27 @@ def run(name: str, overrides: list[str]) -> tuple[dict, float]:
     return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started
 
 
+def rate(value: float, total: int) -> str:
+    """A held-out rate with its 95% Wilson interval, so a change can be read against sampling noise."""
+    from agentkit.eval.agent import wilson_interval
+
+    low, high = wilson_interval(round(value * total), total)
+    return f"{value:.1%} ({low:.0%}-{high:.0%})"
+
+
+def overlap(a: float, b: float, total: int) -> bool:
+    from agentkit.eval.agent import wilson_interval
+
+    (a_low, a_high), (b_low, b_high) = (wilson_interval(round(v * total), total) for v in (a, b))
+    return a_low <= b_high and b_low <= a_high
+
+
 def main(overrides: list[str]) -> int:
     results = {name: run(name, overrides) for name in RUNS}
     first = next(iter(results.values()))[0]
-    print(f"\nURPO bench: {first['train']['global_steps']} GRPO steps per run, held-out {first['end']['problems']} "
-          f"arithmetic problems and {first['end']['pairs']} preference pairs, greedy\n")
+    problems, pairs = first["end"]["problems"], first["end"]["pairs"]
+    print(f"\nURPO bench: {first['train']['global_steps']} GRPO steps per run, held-out {problems} arithmetic "
+          f"problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
     print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | scoring referee acc. "
           "(end) | unparsed rankings (end) | open answers on request start -> end | referee replies "
           "unparsed / read | seconds |")
@@ -50,22 +66,24 @@ def main(overrides: list[str]) -> int:
     for name, (metrics, seconds) in results.items():
         start, end, train = metrics["start"], metrics["end"], metrics["train"]
         scoring = "-" if name == "verifier only" else f"{end['scoring_referee_accuracy']:.1%}"
-        print(f"| {name} | {start['pass_at_1']:.1%} -> {end['pass_at_1']:.1%} | {start['ranking_accuracy']:.1%} -> "
-              f"{end['ranking_accuracy']:.1%} | {scoring} | {end['ranking_unparsed']}/{end['pairs']} | "
+        print(f"| {name} | {start['pass_at_1']:.1%} -> {rate(end['pass_at_1'], problems)} | "
+              f"{start['ranking_accuracy']:.1%} -> {rate(end['ranking_accuracy'], pairs)} | {scoring} | "
+              f"{end['ranking_unparsed']}/{end['pairs']} | "
               f"{start['open_on_request']:.1%} -> {end['open_on_request']:.1%} | "
               f"{train['referee_unparsed_scores']} / {train['referee_replies']} | {seconds:.0f} |")
     urpo, baseline = results["urpo"][0], results["verifier only"][0]
+    ranking = urpo["start"]["ranking_accuracy"], urpo["end"]["ranking_accuracy"]
+    passes = urpo["end"]["pass_at_1"], baseline["end"]["pass_at_1"]
     claims = [
-        ("URPO referee's held-out ranking accuracy rises (start -> end)",
-         urpo["end"]["ranking_accuracy"] > urpo["start"]["ranking_accuracy"],
-         f"{urpo['start']['ranking_accuracy']:.1%} -> {urpo['end']['ranking_accuracy']:.1%}"),
-        ("URPO's held-out pass@1 is not below the verifier-only GRPO run's",
-         urpo["end"]["pass_at_1"] >= baseline["end"]["pass_at_1"],
-         f"{urpo['end']['pass_at_1']:.1%} vs {baseline['end']['pass_at_1']:.1%}"),
+        ("URPO referee's held-out ranking accuracy rises (start -> end)", ranking[1] > ranking[0],
+         f"{ranking[0]:.1%} -> {ranking[1]:.1%}", overlap(*ranking, pairs)),
+        ("URPO's held-out pass@1 is not below the verifier-only GRPO run's", passes[0] >= passes[1],
+         f"{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
     ]
     print()
-    for claim, held, figures in claims:
-        print(f"{'OK' if held else 'MISSED'}: {claim}: {figures}")
+    for claim, held, figures, within_noise in claims:
+        noise = " (the 95% intervals overlap: within sampling noise)" if within_noise else ""
+        print(f"{'OK' if held else 'MISSED'}: {claim}: {figures}{noise}")
     return 0 if all(held for _, held, _ in claims) else 1
 
 
