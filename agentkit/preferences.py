@@ -20,12 +20,11 @@ Every malformed line raises `PreferenceError` naming `file:line` and the field.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +52,6 @@ class Preference:
         problem = _ranking_problem(list(self.ranking), len(self.responses))
         if problem:
             raise PreferenceError(f"ranking {list(self.ranking)}: {problem}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
 
 
 def _ranking_problem(ranking: list[Any], n: int) -> str | None:
@@ -116,10 +112,6 @@ def load_preferences(path: str | Path) -> list[Preference]:
             raise PreferenceError(f"{where}: {error}")
         preferences.append(parse_record(record, where))
     return preferences
-
-
-def write_preferences(path: str | Path, preferences: Iterable[Preference]) -> None:
-    Path(path).write_text("".join(p.to_json() + "\n" for p in preferences), encoding="utf-8")
 
 
 def _apply(symbol: str, left: int, right: int) -> int:
