@@ -14,6 +14,7 @@ prints MISSED and the script exits 1.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ def run(name: str, overrides: list[str]) -> tuple[dict, float]:
                str(ROOT / "recipes" / "configs" / "urpo_arithmetic.yaml"), f"output_dir={out}", *RUNS[name],
                *overrides]
     print(f"[{name}] {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run each time, never a resumed one
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started

@@ -462,6 +462,30 @@ def write_report(config: URPOConfig, run_dir: Path, training: dict[str, Any], st
     (run_dir / "report.md").write_text("\n".join(report))
 
 
+def check_resumable(config: URPOConfig, run_dir: Path) -> None:
+    """A run folder with checkpoints is resumed, so its saved config must be this one: resuming a
+    40-step run as a 100-step one would silently mix two experiments."""
+    import yaml
+
+    from agentkit.config import ConfigError, config_to_dict
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file() or not any((run_dir / "checkpoints").glob("checkpoint-*")):
+        return
+    saved, current = yaml.safe_load(saved_path.read_text()), config_to_dict(config)
+
+    def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+        if isinstance(old, dict) and isinstance(new, dict):
+            keys = sorted(set(old) | set(new))
+            return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+        return [] if old == new else [f"{prefix.rstrip('.')}={new!r} (the run has {old!r})"]
+
+    changed = [d for d in differences(saved, current) if not d.startswith("threads=")]
+    if changed:
+        raise ConfigError(f"output_dir {run_dir} holds checkpoints of a run with another config: {changed[0]}; "
+                          "use a new output_dir or delete the old run")
+
+
 def main(argv: list[str]) -> None:
     config = parse_recipe_args(URPOConfig, argv)  # a bad config fails before the slow imports
     import torch
@@ -476,6 +500,7 @@ def main(argv: list[str]) -> None:
     run_dir = Path(config.output_dir)
     with state.main_process_first():  # rank 0 builds the warm start; the others then read it from the cache
         if state.is_main_process:
+            check_resumable(config, run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
         model_path = resolve_model(config)
