@@ -59,11 +59,21 @@ def build_demo_base(
     from agentkit.training.warmup import warm_start
 
     plays = [Task(t.task_id, t.seed + 7919 * k) for k in range(settings.episodes_per_task) for t in tasks]
-    episodes, _ = rollout(env_factory, plays, PolicyAgent(RandomPolicy(seed)), num_envs=num_envs,
-                          prompt_format=prompt_format, progress=progress, description="random play for the demo base")
+    episodes, _ = rollout(
+        env_factory,
+        plays,
+        PolicyAgent(RandomPolicy(seed)),
+        num_envs=num_envs,
+        prompt_format=prompt_format,
+        progress=progress,
+        description="random play for the demo base",
+    )
+    failed = [e for e in episodes if e.error is not None]
     episodes = [e for e in episodes if e.error is None]
     if not episodes:
-        raise RuntimeError("every random-play episode failed: no text to pretrain the demo base on")
+        raise RuntimeError(
+            f"every random-play episode failed (first error: {failed[0].error}): no text to pretrain the demo base on"
+        )
     observations, chats = random_play_corpus(episodes, prompt_format)
     return warm_start(
         f"demo-{name}-{settings.preset}",
