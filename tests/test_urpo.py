@@ -351,3 +351,16 @@ def test_bad_override_is_one_clear_line(tmp_path):
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("urpo: error: referee.mode='judge' must be one of")
+
+
+def test_a_run_folder_resumes_only_under_its_own_config(tmp_path):
+    from agentkit.config import ConfigError, load_config, save_config
+
+    config = load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}"])
+    save_config(config, tmp_path / "config.yaml")
+    urpo.check_resumable(config, tmp_path)  # no checkpoints yet: anything goes
+    (tmp_path / "checkpoints" / "checkpoint-20").mkdir(parents=True)
+    urpo.check_resumable(load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "threads=1"]), tmp_path)
+    longer = load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "grpo.steps=100"])
+    with pytest.raises(ConfigError, match="grpo.steps=100 \\(the run has 40\\)"):
+        urpo.check_resumable(longer, tmp_path)
