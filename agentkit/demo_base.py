@@ -9,7 +9,7 @@ adapter adds on top is then the recipe's own, and the base is a fair baseline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,16 @@ def build_demo_base(
     num_envs: int = 8,
     progress: bool = True,
 ) -> Path:
-    """Random play on `tasks` (engine `Task`s), then a warm start on it; cached by the content it trains on."""
+    """Random play on `tasks` (engine `Task`s), then a warm start on it; cached by the content it trains on.
+
+    Random play has no thoughts, so the transcripts use `prompt_format` without them: behavior cloning and
+    thought cloning of one config then start from the very same base.
+    """
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.engine import PolicyAgent, Task, rollout
     from agentkit.training.warmup import warm_start
 
+    prompt_format = replace(prompt_format, thoughts=False)
     plays = [Task(t.task_id, t.seed + 7919 * k) for k in range(settings.episodes_per_task) for t in tasks]
     episodes, _ = rollout(
         env_factory,

@@ -1,0 +1,102 @@
+"""Behavior cloning and thought cloning on TextWorld, from the same demo base, side by side.
+
+    python bench/bc_textworld.py [key=value ...]   (overrides go to both recipes' configs)
+
+Runs `recipes/bc.py` and `recipes/thought_cloning.py` on the same training games, demo base and seed, and
+evaluates on held-out games of the training distribution (`test`) and on longer quests in bigger worlds
+(`test_hard`). Prints one markdown table (random policy, demo base, BC, TC on both sets) and checks the
+claims: BC succeeds on >= 60% of the `test` games, far above the base and the random policy, and TC is at
+least as good as BC on `test_hard` (the paper: thought cloning's advantage grows out of distribution).
+Prints MISSED and exits 1 when a claim fails.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agentkit.benchmarks import result_line
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = [
+    "env.train_kwargs.n_games=200",
+    "env.eval_kwargs.n_games=50",
+    "env.extra_evals={test_hard: {split: test_hard, n_games: 40}}",
+]
+BC_TARGET = 0.60
+MARGIN = 0.20  # BC above the base model and the random policy by at least this much
+
+
+def run(recipe: str, config: str, out: Path, overrides: list[str]) -> tuple[dict, float]:
+    command = [sys.executable, str(ROOT / "recipes" / recipe), "--config", str(ROOT / "recipes" / "configs" / config),
+               f"output_dir={out}", *SETTINGS, *overrides]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT)
+    return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started
+
+
+def main(overrides: list[str]) -> int:
+    out = ROOT / "runs" / "bench_bc_textworld"
+    bc, bc_seconds = run("bc.py", "bc_textworld.yaml", out / "bc", overrides)
+    tc, tc_seconds = run("thought_cloning.py", "thought_cloning_textworld.yaml", out / "tc",
+                         ["eval.baselines=[]", *overrides])  # fmt: skip
+    rows = {
+        "test": {**bc["eval"], "tc": tc["eval"]["tc"]},
+        "test_hard": {**bc["eval_extra"]["test_hard"], "tc": tc["eval_extra"]["test_hard"]["tc"]},
+    }
+    print(
+        f"\nBC ({bc['train']['samples']} decisions, {bc_seconds / 60:.1f} min) and TC ({tc['train']['samples']} "
+        f"decisions, {tc_seconds / 60:.1f} min) on the same {bc['train']['demos_used']} expert demos\n"
+    )
+    print("| held-out set | agent | episodes | success | 95% interval | invalid actions | repeated actions |")
+    print("|---|---|---|---|---|---|---|")
+    for split, agents in rows.items():
+        for name, row in agents.items():
+            print(
+                f"| {split} | {name} | {row['episodes']} | {row['success_rate']:.1%} | "
+                f"{row['success_low']:.1%}-{row['success_high']:.1%} | {row['invalid_action_rate']:.1%} | "
+                f"{row['repeated_action_rate']:.1%} |"
+            )
+    success = {split: {name: row["success_rate"] for name, row in agents.items()} for split, agents in rows.items()}
+    test, hard = success["test"], success["test_hard"]
+    print(
+        result_line(
+            "RESULT",
+            method="BC",
+            task="TextWorld test",
+            metric="success",
+            baseline_name="demo base",
+            baseline=test["base"],
+            result=test["bc"],
+            seeds=[0],
+        )
+    )
+    print(
+        result_line(
+            "RESULT",
+            method="Thought cloning",
+            task="TextWorld test_hard",
+            metric="success",
+            baseline_name="BC",
+            baseline=hard["bc"],
+            result=hard["tc"],
+            seeds=[0],
+        )
+    )
+    claims = {
+        f"BC >= {BC_TARGET:.0%} on test": test["bc"] >= BC_TARGET,
+        f"BC >= base + {MARGIN:.0%} and >= random + {MARGIN:.0%}": test["bc"]
+        >= max(test["base"], test["random"]) + MARGIN,
+        "TC >= BC on test_hard": hard["tc"] >= hard["bc"],
+    }
+    missed = [claim for claim, held in claims.items() if not held]
+    for claim, held in claims.items():
+        print(f"{'ok' if held else 'MISSED'}: {claim}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
