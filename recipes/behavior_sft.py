@@ -94,6 +94,7 @@ class BehaviorSFTConfig:
     cache_dir: str = ".cache/agentkit"
     conditioning: Literal["behaviors", "none"] = "behaviors"
     seed: int = 0
+    threads: int | None = None  # torch's threads for this process (tiny models on a shared CPU run faster on 1)
     data: DataSettings = field(default_factory=DataSettings)
     warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
@@ -375,6 +376,8 @@ def main(argv: list[str]) -> None:
     from accelerate import PartialState
 
     config = parse_recipe_args(BehaviorSFTConfig, argv)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     cpu = not torch.accelerator.is_available()
     state = PartialState(cpu=cpu)
     run_dir = Path(config.output_dir)
