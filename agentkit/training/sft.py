@@ -61,6 +61,17 @@ def peft_config(lora: LoraSettings):
     )
 
 
+def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
+    """How to load the model for `train`: padding-free batches get the per-sequence varlen attention, since
+    transformers' CPU sdpa path would attend over the whole packed row under a block-diagonal mask. The
+    attention name is not saved in `config.json`, so trained models load and generate with plain HF or vLLM."""
+    if not train.padding_free:
+        return {}
+    from agentkit.training.varlen_attention import register_varlen_attention
+
+    return {"attn_implementation": register_varlen_attention()}
+
+
 def sft_args(train: TrainSettings, output_dir: str | Path, **overrides: Any):
     """TRL's SFTConfig for pre-tokenized `input_ids` + `labels` datasets."""
     from trl import SFTConfig
@@ -84,6 +95,7 @@ def sft_args(train: TrainSettings, output_dir: str | Path, **overrides: Any):
         bf16=train.bf16,
         gradient_checkpointing=False,
         padding_free=train.padding_free,
+        model_init_kwargs=model_init_kwargs(train) or None,
         max_length=None if train.padding_free else train.max_length,
         report_to=train.report_to or "none",
         dataloader_num_workers=0,
@@ -190,10 +202,10 @@ def train_on_episodes(
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        policy = PeftModel.from_pretrained(
-            AutoModelForCausalLM.from_pretrained(model), str(init_adapter), is_trainable=True
-        )
+        base = AutoModelForCausalLM.from_pretrained(model, **model_init_kwargs(train))
+        policy = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
         peft = None
+        overrides["model_init_kwargs"] = None  # the model is built here, not by TRL
     trainer = trainer_class(
         model=policy,
         args=sft_args(train, checkpoints, **overrides),
