@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 from collections.abc import Iterable, Sequence
@@ -142,7 +143,7 @@ def warm_start(
     folder = Path(cache_dir) / "bases" / f"{name}-{key}"
     if (folder / "warm_start.json").is_file():
         return folder
-    building = folder.with_name(folder.name + ".partial")
+    building = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # concurrent builders never collide
     shutil.rmtree(building, ignore_errors=True)
     chat_text = (m["content"] for chat in chats for m in chat)
     corpus = vocabulary if vocabulary is not None else chain(texts, chat_text, default_corpus())
@@ -160,6 +161,8 @@ def warm_start(
         "loss_every_10": losses[::10],
     }
     (building / "warm_start.json").write_text(json.dumps(record, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    building.rename(folder)  # complete or absent: an interrupted build is rebuilt
+    try:
+        building.rename(folder)  # complete or absent: an interrupted build is rebuilt
+    except OSError:  # another process finished the same build first: same inputs, same model
+        shutil.rmtree(building, ignore_errors=True)
     return folder
