@@ -254,7 +254,7 @@ def test_recipe_trains_on_behavior_conditioned_traces_without_the_behaviors(tmp_
     result = run_recipe(tmp_path, [
         "data.levels=[1]", "data.train_per_level=16", "data.eval_per_level=4", "handbook.extract_problems=4",
         "warm_start.problems_per_level=16", "warm_start.steps=4", "warm_start.batch_size=4",
-        "train.max_steps=3", "train.batch_size=4", "train.save_steps=2", "eval.max_tokens=16",
+        "train.max_steps=3", "train.batch_size=4", "train.save_steps=2", "train.logging_steps=1", "eval.max_tokens=16",
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
