@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -186,7 +187,7 @@ def _document(behavior: Behavior) -> str:
                      *behavior.tags])
 
 
-class Retriever:
+class Retriever(ABC):
     """Ranks a fixed list of behaviors against a query; `retrieve` returns the best `k` with a score > 0."""
 
     method = ""
@@ -194,8 +195,9 @@ class Retriever:
     def __init__(self, behaviors: Sequence[Behavior]):
         self.behaviors = list(behaviors)
 
+    @abstractmethod
     def scores(self, query: str) -> list[float]:
-        raise NotImplementedError
+        """One similarity score per behavior, in order; higher is closer."""
 
     def retrieve(self, query: str, k: int) -> list[Behavior]:
         if k < 1:

@@ -42,6 +42,10 @@ def main(overrides: list[str]) -> int:
     print("\n## Student SFT, plain prompts, held-out problems\n")
     print("| student | n | accuracy | mean completion tokens | SFT trace tokens (mean) |")
     print("| --- | --- | --- | --- | --- |")
+    base = metrics[next(iter(RUNS))]["eval"].get("base/plain")
+    if base:
+        print(f"| warm start, no SFT (reference-solution format) | {base['n']} | {base['accuracy']:.3f} "
+              f"| {base['mean_completion_tokens']:.1f} | - |")
     for name, m in metrics.items():
         r = m["eval"]["student/plain"]
         print(f"| {name} | {r['n']} | {r['accuracy']:.3f} | {r['mean_completion_tokens']:.1f} "

@@ -85,6 +85,7 @@ class EvalSettings:
     batch_size: int = 32
     threads: int | None = None
     teacher: bool = True  # also measure the teacher, plain and behavior-conditioned
+    base: bool = True  # also measure the student's base before SFT (plain prompts)
 
 
 @dataclass
@@ -310,10 +311,12 @@ def evaluate(config: BehaviorSFTConfig, model: str, teacher, conditioner: Condit
     tuned = (trained, None) if config.lora.full_finetune else (model, trained)
     student = make_backend("hf", *tuned, batch_size=config.eval.batch_size, threads=config.eval.threads)
     models = {"student": student, **({"teacher": teacher} if config.eval.teacher else {})}
+    if config.eval.base:
+        models["base"] = make_backend("hf", model, batch_size=config.eval.batch_size, threads=config.eval.threads)
     results = {}
     with (run_dir / "eval_completions.jsonl").open("w") as out:
         for who, backend in models.items():
-            for mode, prompts in (("plain", plain), ("behaviors", conditioned)):
+            for mode, prompts in (("plain", plain), ("behaviors", conditioned))[: 1 if who == "base" else 2]:
                 completions = answer(backend, prompts, config.eval.max_tokens, config.seed)
                 results[f"{who}/{mode}"] = score(task, rows, completions, tokenizer)
                 for row, completion in zip(rows, completions, strict=True):

@@ -271,7 +271,8 @@ def test_recipe_trains_on_behavior_conditioned_traces_without_the_behaviors(tmp_
         assert "Check:" not in trace["trace"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["global_steps"] == 3
-    assert set(metrics["eval"]) == {"student/plain", "student/behaviors", "teacher/plain", "teacher/behaviors"}
+    assert set(metrics["eval"]) == {"student/plain", "student/behaviors", "teacher/plain", "teacher/behaviors",
+                                    "base/plain"}
     assert metrics["eval"]["teacher/plain"]["accuracy"] == 1.0
     assert (metrics["eval"]["teacher/behaviors"]["mean_completion_tokens"]
             < metrics["eval"]["teacher/plain"]["mean_completion_tokens"])
