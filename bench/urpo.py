@@ -55,22 +55,29 @@ def overlap(a: float, b: float, total: int) -> bool:
     return a_low <= b_high and b_low <= a_high
 
 
+def among_parsed(figures: dict) -> float:
+    """Ranking accuracy over the replies that parsed: separates judging better from answering in format."""
+    parsed = figures["pairs"] - figures["ranking_unparsed"]
+    return figures["ranking_accuracy"] * figures["pairs"] / parsed if parsed else 0.0
+
+
 def main(overrides: list[str]) -> int:
     results = {name: run(name, overrides) for name in RUNS}
     first = next(iter(results.values()))[0]
     problems, pairs = first["end"]["problems"], first["end"]["pairs"]
     print(f"\nURPO bench: {first['train']['global_steps']} GRPO steps per run, held-out {problems} arithmetic "
           f"problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
-    print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | scoring referee acc. "
-          "(end) | unparsed rankings (end) | open answers on request start -> end | referee replies "
-          "unparsed / read | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | among parsed rankings "
+          "start -> end | unparsed rankings start -> end | scoring referee acc. (end) | open answers on request "
+          "start -> end | referee replies unparsed / read | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, (metrics, seconds) in results.items():
         start, end, train = metrics["start"], metrics["end"], metrics["train"]
         scoring = "-" if name == "verifier only" else f"{end['scoring_referee_accuracy']:.1%}"
         print(f"| {name} | {start['pass_at_1']:.1%} -> {rate(end['pass_at_1'], problems)} | "
-              f"{start['ranking_accuracy']:.1%} -> {rate(end['ranking_accuracy'], pairs)} | {scoring} | "
-              f"{end['ranking_unparsed']}/{end['pairs']} | "
+              f"{start['ranking_accuracy']:.1%} -> {rate(end['ranking_accuracy'], pairs)} | "
+              f"{among_parsed(start):.1%} -> {among_parsed(end):.1%} | "
+              f"{start['ranking_unparsed']} -> {end['ranking_unparsed']} of {pairs} | {scoring} | "
               f"{start['open_on_request']:.1%} -> {end['open_on_request']:.1%} | "
               f"{train['referee_unparsed_scores']} / {train['referee_replies']} | {seconds:.0f} |")
     urpo, baseline = results["urpo"][0], results["verifier only"][0]
