@@ -95,6 +95,7 @@ def test_padded_batches_and_generation_match_sdpa(models, tiny_model_dir):
     assert torch.equal(varlen.generate(**prompts, **options), sdpa.generate(**prompts, **options))
 
 
+@pytest.mark.slow
 def test_sft_args_trains_padding_free_with_varlen_and_the_saved_model_loads_without_it(tiny_model_dir, tmp_path):
     assert sft_args(TrainSettings(padding_free=False), tmp_path).model_init_kwargs is None
     settings = TrainSettings(max_steps=1, batch_size=4, save_steps=100, logging_steps=1)
