@@ -1,17 +1,35 @@
-"""SFT throughput on agent trajectories: padding-free batches vs padded batches, same data and model.
+"""SFT throughput on agent trajectories: TRL's padded default against padding-free batches, same data and model.
 
-    python bench/sft_padding.py [--preset tiny|small] [--steps N]
+    OMP_NUM_THREADS=1 python bench/sft_padding.py [--preset tiny|small] [--steps N] [--rounds R]
 
-Both runs train the same LoRA adapter on the same expert TextWorld decisions (per-turn loss masks kept),
-alternating which goes first; the table gives trained tokens per second and the ratio.
+Three variants train the same LoRA adapter on the same expert TextWorld decisions (per-turn loss masks kept,
+same seed, so the same batches in the same order):
+
+- padded: TRL's default, each batch padded to its longest decision, with an attention mask;
+- padding-free, sdpa: one packed row per batch, transformers' sdpa under a block-diagonal mask;
+- padding-free, varlen: one packed row, one causal attention per decision (`agentkit.training.varlen_attention`).
+
+Each run is a child process (so its peak RSS is its own), and the variants take turns, rotating which goes
+first, so they see the same machine load. MFU is useful FLOPs (6 x params x tokens + 12 x layers x hidden x
+length^2 per decision, the PaLM convention) over the fp32 matmul peak measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+VARIANTS = {
+    "padded": {"padding_free": False},
+    "padding-free, sdpa": {"padding_free": True, "attn_implementation": "sdpa"},
+    "padding-free, varlen": {"padding_free": True},
+}
+BATCH = 8
 
 
 def demos(cache: Path, games: int):
@@ -30,57 +48,204 @@ def demos(cache: Path, games: int):
     return episodes
 
 
-def run(model: str, dataset, padding_free: bool, steps: int, out: Path) -> float:
+def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
+    """Train one variant and print its figures as one JSON line (run in its own process)."""
+    import resource
+
+    import datasets
     from trl import SFTTrainer
 
     from agentkit.models import load_tokenizer
     from agentkit.training.sft import LoraSettings, TrainSettings, peft_config, sft_args
 
+    setup = dict(VARIANTS[variant])
+    overrides = {}
+    if "attn_implementation" in setup:
+        overrides["model_init_kwargs"] = {"attn_implementation": setup.pop("attn_implementation")}
     settings = TrainSettings(
-        max_steps=steps, batch_size=8, padding_free=padding_free, save_steps=10**6, logging_steps=10**6
+        max_steps=steps, batch_size=BATCH, save_steps=10**6, logging_steps=10**6, **setup
     )
     trainer = SFTTrainer(
         model=model,
-        args=sft_args(settings, out, use_cpu=True, disable_tqdm=True),
-        train_dataset=dataset,
+        args=sft_args(settings, out, use_cpu=True, disable_tqdm=True, **overrides),
+        train_dataset=datasets.load_from_disk(data),
         processing_class=load_tokenizer(model),
         peft_config=peft_config(LoraSettings()),
     )
+    lengths: list[int] = []
+    collate = trainer.data_collator
+
+    def counting(examples):
+        lengths.extend(len(example["input_ids"]) for example in examples)
+        return collate(examples)
+
+    trainer.data_collator = counting
     started = time.perf_counter()
-    trainer.train()
-    return time.perf_counter() - started
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    config = trainer.model.config
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "lengths": lengths,
+                "loss": result.training_loss,
+                "params": sum(p.numel() for p in trainer.model.parameters()),
+                "layers": config.num_hidden_layers,
+                "hidden": config.hidden_size,
+                "attention": config._attn_implementation,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def matmul_peak(size: int = 1024, repeats: int = 20) -> float:
+    """fp32 FLOP/s of a large square matmul on this process's threads: the peak MFU is measured against."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def attention_seconds(lengths: list[int], heads: int = 4, kv_heads: int = 2, head_dim: int = 32) -> dict[str, float]:
+    """Forward + backward of the attention alone over one packed batch of `lengths`, three ways: the varlen
+    loop (one causal sdpa per sequence), the sequences gathered into a padded (n, heads, longest, d) tensor,
+    and transformers' packed sdpa (the whole row under a block-diagonal mask)."""
+    import torch
+    import torch.nn.functional as F
+
+    from agentkit.training.varlen_attention import varlen_attention_forward
+
+    total, longest = sum(lengths), max(lengths)
+    bounds = torch.tensor([0, *lengths]).cumsum(0)
+    cu_seq_lens = bounds.to(torch.int32)
+    segment = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    block_diagonal = (segment[:, None] == segment[None]) & torch.ones(total, total, dtype=torch.bool).tril()
+    gather = torch.cat([torch.arange(start, start + longest).clamp(max=total - 1) for start in bounds[:-1]])
+    real = (torch.arange(longest)[None] < torch.tensor(lengths)[:, None]).reshape(-1)
+    module = torch.nn.Module()
+
+    def padded(query, key, value):
+        def split(x):
+            return x[0, :, gather].reshape(x.shape[1], len(lengths), longest, head_dim).transpose(0, 1)
+
+        out = F.scaled_dot_product_attention(split(query), split(key), split(value), is_causal=True, enable_gqa=True)
+        return out.transpose(0, 1).reshape(heads, -1, head_dim)[:, real]
+
+    ways = {
+        "varlen loop": lambda q, k, v: varlen_attention_forward(module, q, k, v, None, cu_seq_lens_q=cu_seq_lens)[0],
+        "padded segments": padded,
+        "block-diagonal mask": lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=block_diagonal, enable_gqa=True
+        ),
+    }
+    seconds = dict.fromkeys(ways, 0.0)
+    for repeat in range(4):  # the first round warms the kernels up and is not counted
+        for name, way in ways.items():
+            inputs = [torch.randn(1, n, total, head_dim, requires_grad=True) for n in (heads, kv_heads, kv_heads)]
+            started = time.perf_counter()
+            way(*inputs).sum().backward()
+            seconds[name] += (time.perf_counter() - started) if repeat else 0.0
+    return seconds
+
+
+def run_child(model: str, data: Path, variant: str, steps: int, out: Path) -> dict:
+    command = [sys.executable, __file__, "--child", variant, "--model", model, "--data", str(data)]
+    command += ["--steps", str(steps), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"variant {variant!r} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def useful_flops(run: dict) -> float:
+    tokens = sum(run["lengths"])
+    attention = 12 * run["layers"] * run["hidden"] * sum(n * n for n in run["lengths"])
+    return 6 * run["params"] * tokens + attention
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--games", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", choices=list(VARIANTS))
+    parser.add_argument("--model")
+    parser.add_argument("--data")
+    parser.add_argument("--out")
     args = parser.parse_args()
+    if args.child:
+        child(args.model, args.data, args.child, args.steps, args.out)
+        return
+
+    from agentkit.benchmarks import result_line
     from agentkit.models import load_tokenizer, make_tiny_model
     from agentkit.prompts import PromptFormat
     from agentkit.training.data import samples_dataset
 
+    names = list(VARIANTS)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         model = str(make_tiny_model(cache / "model", preset=args.preset))
         dataset, _ = samples_dataset(load_tokenizer(model), demos(cache, args.games), PromptFormat(history=4))
+        dataset.save_to_disk(str(cache / "data"))
         lengths = [len(x) for x in dataset["input_ids"]]
-        results = {True: [], False: []}
-        for order in ((True, False), (False, True)):
-            for padding_free in order:
-                results[padding_free].append(run(model, dataset, padding_free, args.steps, cache / "out"))
-    # Same seed, same data order: both runs train on the same real tokens, so the rate compares time.
-    real_tokens = 2 * args.steps * 8 * sum(lengths) / len(lengths)
-    rate = {k: real_tokens / sum(v) for k, v in results.items()}
+        peak = matmul_peak()
+        for round_index in range(args.rounds):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                runs[name].append(run_child(model, cache / "data", name, args.steps, cache / "out"))
+        peak = max(peak, matmul_peak())
+        batch_lengths = runs["padded"][0]["lengths"][:BATCH]
+        kernels = attention_seconds(batch_lengths)
+
+    rate = {name: sum(sum(r["lengths"]) for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()}
     print(
         f"\n{len(lengths)} decisions, {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}),"
-        f" preset {args.preset}, batch 8, {args.steps} steps per run, two runs each, alternating\n"
+        f" preset {args.preset}, batch {BATCH}, {args.steps} steps per run, {args.rounds} runs per variant taking"
+        f" turns; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s\n"
     )
-    print("| batches | real tokens/s (estimated from mean length) |\n|---|---|")
-    print(f"| padding-free (position ids, no pad tokens) | {rate[True]:.0f} |")
-    print(f"| padded to the longest in the batch | {rate[False]:.0f} |")
-    print(f"| ratio padding-free / padded | {rate[True] / rate[False]:.2f}x |")
+    print("| variant | attention | real tokens/s | ratio to padded | train loss | peak RSS (MB) | MFU |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rs in runs.items():
+        flops = sum(useful_flops(r) for r in rs) / sum(r["seconds"] for r in rs)
+        losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
+        print(
+            f"| {name} | {rs[0]['attention']} | {rate[name]:.0f} | {rate[name] / rate['padded']:.2f}x | {losses} |"
+            f" {max(r['peak_rss_mb'] for r in rs):.0f} | {100 * flops / peak:.1f}% |"
+        )
+    print(
+        f"\nAttention alone (tiny preset's 4 heads, 2 KV heads, head dim 32), forward + backward over the first"
+        f" batch ({', '.join(map(str, batch_lengths))} tokens), 3 repeats:\n"
+    )
+    print("| packed attention | seconds | vs varlen loop |\n|---|---|---|")
+    for name, seconds in kernels.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / kernels['varlen loop']:.2f}x |")
+    print()
+    print(
+        result_line(
+            "SPEED",
+            measure="SFT padding-free (sdpa) / TRL padded",
+            ratio=round(rate["padding-free, sdpa"] / rate["padded"], 3),
+        )
+    )
+    print(
+        result_line(
+            "SPEED",
+            measure="SFT padding-free (varlen) / TRL padded",
+            ratio=round(rate["padding-free, varlen"] / rate["padded"], 3),
+            goal=1.5,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Padding-free SFT packs a batch into one row and marks the sequence starts (`posi
 `cu_seq_lens_q/k`). Without flash-attention, transformers' sdpa path turns that into a block-diagonal mask
 over the whole row and attends over all (sum of lengths)^2 pairs, most of them masked. Here each segment
 attends only to itself with `is_causal=True` and no mask: sum of length^2 work, no T x T mask built.
+A plain loop of sdpa calls, one per sequence, measured faster on CPU than gathering the sequences into one
+padded (n, heads, longest, d) tensor (`bench/sft_padding.py` times both).
 
 Batches that are not packed (a 2D padding mask, generation with a KV cache) go through transformers' sdpa
 unchanged, so a model loaded with this attention still evaluates and generates normally.
@@ -15,6 +17,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 VARLEN_ATTENTION = "agentkit_varlen"
 
@@ -51,8 +56,6 @@ def varlen_attention_forward(
 
     query (1, heads, T, d), key/value (1, kv_heads, T, d) -> (1, T, heads, d), as transformers expects.
     """
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     if sliding_window is not None:
         raise ValueError(f"{VARLEN_ATTENTION} attention has no sliding window (sliding_window={sliding_window})")
     bounds = None
@@ -89,8 +92,6 @@ def varlen_attention_mask(
 ) -> torch.Tensor | None:
     """An `AttentionMaskInterface` function: no mask for self-attention without padding (plain causal, or
     packed rows whose segments the attention finds itself), else transformers' sdpa mask."""
-    from transformers.masking_utils import sdpa_mask
-
     if attention_mask is None and q_length == kv_length and not kwargs.get("q_offset"):
         return None
     return sdpa_mask(q_length=q_length, kv_length=kv_length, attention_mask=attention_mask, **kwargs)
@@ -99,9 +100,6 @@ def varlen_attention_mask(
 def register_varlen_attention() -> str:
     """Register the attention and its mask with transformers (idempotent); returns the `attn_implementation`
     name to load a model with."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface
-
     AttentionInterface.register(VARLEN_ATTENTION, varlen_attention_forward)
     AttentionMaskInterface.register(VARLEN_ATTENTION, varlen_attention_mask)
     return VARLEN_ATTENTION
