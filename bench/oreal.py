@@ -36,7 +36,7 @@ COMMON = [
     "loss.positives_per_prompt=4",
     "loss.negatives_per_prompt=4",
     "loss.rm_warmup_steps=3",
-    "eval.per_level=50",
+    "eval.per_level=100",
 ]
 RFT, NO_RM, FULL = "rejection sampling (BC on positives)", "OREAL without token RM", "OREAL (full)"
 VARIANTS = {  # name: (run folder, overrides)
