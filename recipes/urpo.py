@@ -43,8 +43,8 @@ class DataSettings:
 
     levels: list[int] = field(default_factory=lambda: [1])
     train_per_level: int = 500
-    eval_per_level: int = 50
-    eval_pairs_per_level: int = 50
+    eval_per_level: int = 200
+    eval_pairs_per_level: int = 200
     preferences: str | None = None
     trajectories: str | None = None
 
