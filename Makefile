@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= vllm,deepspeed,minecraft,dev
+EXTRAS ?= vllm,deepspeed,minecraft,embeddings,dev
 
 .PHONY: setup quickstart test lint
 
