@@ -1,16 +1,19 @@
-"""SFT throughput on agent trajectories: TRL's padded default against padding-free batches, same data and model.
+"""SFT throughput on agent trajectories: TRL's padded default against padding-free batches, same data, same
+model.
 
-    OMP_NUM_THREADS=1 python bench/sft_padding.py [--preset tiny|small] [--steps N] [--rounds R]
+    python bench/sft_padding.py [--preset tiny|small] [--steps N] [--rounds R] [--threads T]
 
 Three variants train the same LoRA adapter on the same expert TextWorld decisions (per-turn loss masks kept,
 same seed, so the same batches in the same order):
 
 - padded: TRL's default, each batch padded to its longest decision, with an attention mask;
 - padding-free, sdpa: one packed row per batch, transformers' sdpa under a block-diagonal mask;
-- padding-free, varlen: one packed row, one causal attention per decision (`agentkit.training.varlen_attention`).
+- padding-free, varlen: one packed row, one causal attention per decision
+  (`agentkit.training.varlen_attention`).
 
 Each run is a child process (so its peak RSS is its own), and the variants take turns, rotating which goes
-first, so they see the same machine load. MFU is useful FLOPs (6 x params x tokens + 12 x layers x hidden x
+first, so they see the same machine load; every run and the matmul peak use `--threads` threads (default 1:
+on a shared machine two threads thrash). MFU is useful FLOPs (6 x params x tokens + 12 x layers x hidden x
 length^2 per decision, the PaLM convention) over the fp32 matmul peak measured in the same run.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,7 +47,11 @@ def demos(cache: Path, games: int):
     tasks = [Task(task_id, i) for i, task_id in enumerate(env.task_ids())]
     env.close()
     episodes, _ = rollout(
-        lambda: build_env("textworld", kwargs, None), tasks, PolicyAgent(ExpertPolicy()), num_envs=1, progress=False
+        lambda: build_env("textworld", kwargs, None),
+        tasks,
+        PolicyAgent(ExpertPolicy()),
+        num_envs=1,
+        progress=False,
     )
     return episodes
 
@@ -114,7 +122,7 @@ def matmul_peak(size: int = 1024, repeats: int = 20) -> float:
     return 2 * size**3 / best
 
 
-def attention_seconds(lengths: list[int], heads: int = 4, kv_heads: int = 2, head_dim: int = 32) -> dict[str, float]:
+def attention_seconds(lengths: list[int], heads: int, kv_heads: int, head_dim: int) -> dict[str, float]:
     """Forward + backward of the attention alone over one packed batch of `lengths`, three ways: the varlen
     loop (one causal sdpa per sequence), the sequences gathered into a padded (n, heads, longest, d) tensor,
     and transformers' packed sdpa (the whole row under a block-diagonal mask)."""
@@ -136,11 +144,15 @@ def attention_seconds(lengths: list[int], heads: int = 4, kv_heads: int = 2, hea
         def split(x):
             return x[0, :, gather].reshape(x.shape[1], len(lengths), longest, head_dim).transpose(0, 1)
 
-        out = F.scaled_dot_product_attention(split(query), split(key), split(value), is_causal=True, enable_gqa=True)
+        out = F.scaled_dot_product_attention(
+            split(query), split(key), split(value), is_causal=True, enable_gqa=True
+        )
         return out.transpose(0, 1).reshape(heads, -1, head_dim)[:, real]
 
     ways = {
-        "varlen loop": lambda q, k, v: varlen_attention_forward(module, q, k, v, None, cu_seq_lens_q=cu_seq_lens)[0],
+        "varlen loop": lambda q, k, v: varlen_attention_forward(
+            module, q, k, v, None, cu_seq_lens_q=cu_seq_lens
+        )[0],
         "padded segments": padded,
         "block-diagonal mask": lambda q, k, v: F.scaled_dot_product_attention(
             q, k, v, attn_mask=block_diagonal, enable_gqa=True
@@ -149,17 +161,20 @@ def attention_seconds(lengths: list[int], heads: int = 4, kv_heads: int = 2, hea
     seconds = dict.fromkeys(ways, 0.0)
     for repeat in range(4):  # the first round warms the kernels up and is not counted
         for name, way in ways.items():
-            inputs = [torch.randn(1, n, total, head_dim, requires_grad=True) for n in (heads, kv_heads, kv_heads)]
+            inputs = [
+                torch.randn(1, n, total, head_dim, requires_grad=True) for n in (heads, kv_heads, kv_heads)
+            ]
             started = time.perf_counter()
             way(*inputs).sum().backward()
             seconds[name] += (time.perf_counter() - started) if repeat else 0.0
     return seconds
 
 
-def run_child(model: str, data: Path, variant: str, steps: int, out: Path) -> dict:
+def run_child(model: str, data: Path, variant: str, steps: int, out: Path, threads: int) -> dict:
     command = [sys.executable, __file__, "--child", variant, "--model", model, "--data", str(data)]
     command += ["--steps", str(steps), "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"variant {variant!r} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,6 +192,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--games", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", choices=list(VARIANTS))
     parser.add_argument("--model")
     parser.add_argument("--data")
@@ -186,11 +202,15 @@ def main() -> None:
         child(args.model, args.data, args.child, args.steps, args.out)
         return
 
+    import torch
+    from transformers import AutoConfig
+
     from agentkit.benchmarks import result_line
     from agentkit.models import load_tokenizer, make_tiny_model
     from agentkit.prompts import PromptFormat
     from agentkit.training.data import samples_dataset
 
+    torch.set_num_threads(args.threads)
     names = list(VARIANTS)
     runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,16 +223,23 @@ def main() -> None:
         for round_index in range(args.rounds):
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                runs[name].append(run_child(model, cache / "data", name, args.steps, cache / "out"))
+                run = run_child(model, cache / "data", name, args.steps, cache / "out", args.threads)
+                runs[name].append(run)
         peak = max(peak, matmul_peak())
         batch_lengths = runs["padded"][0]["lengths"][:BATCH]
-        kernels = attention_seconds(batch_lengths)
+        config = AutoConfig.from_pretrained(model)
+        heads = config.num_attention_heads
+        shape = (heads, config.num_key_value_heads, config.hidden_size // heads)
+        kernels = attention_seconds(batch_lengths, *shape)
 
-    rate = {name: sum(sum(r["lengths"]) for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()}
+    rate = {
+        name: sum(sum(r["lengths"]) for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()
+    }
     print(
-        f"\n{len(lengths)} decisions, {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}),"
-        f" preset {args.preset}, batch {BATCH}, {args.steps} steps per run, {args.rounds} runs per variant taking"
-        f" turns; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s\n"
+        f"\n{len(lengths)} decisions, {min(lengths)}-{max(lengths)} tokens"
+        f" (mean {sum(lengths) / len(lengths):.0f}), preset {args.preset}, batch {BATCH},"
+        f" {args.steps} steps per run, {args.rounds} runs per variant taking"
+        f" turns, {args.threads} thread(s); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s\n"
     )
     print("| variant | attention | real tokens/s | ratio to padded | train loss | peak RSS (MB) | MFU |")
     print("|---|---|---|---|---|---|---|")
@@ -220,12 +247,13 @@ def main() -> None:
         flops = sum(useful_flops(r) for r in rs) / sum(r["seconds"] for r in rs)
         losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
         print(
-            f"| {name} | {rs[0]['attention']} | {rate[name]:.0f} | {rate[name] / rate['padded']:.2f}x | {losses} |"
+            f"| {name} | {rs[0]['attention']} | {rate[name]:.0f} | {rate[name] / rate['padded']:.2f}x |"
+            f" {losses} |"
             f" {max(r['peak_rss_mb'] for r in rs):.0f} | {100 * flops / peak:.1f}% |"
         )
     print(
-        f"\nAttention alone (tiny preset's 4 heads, 2 KV heads, head dim 32), forward + backward over the first"
-        f" batch ({', '.join(map(str, batch_lengths))} tokens), 3 repeats:\n"
+        f"\nAttention alone ({shape[0]} heads, {shape[1]} KV heads, head dim {shape[2]}), forward + backward"
+        f" over the first batch ({', '.join(map(str, batch_lengths))} tokens), 3 repeats:\n"
     )
     print("| packed attention | seconds | vs varlen loop |\n|---|---|---|")
     for name, seconds in kernels.items():

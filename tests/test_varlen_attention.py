@@ -24,7 +24,8 @@ LENGTHS = [37, 5, 90, 64]
 @pytest.fixture(scope="module")
 def models(tiny_model_dir):
     torch.set_num_threads(1)
-    varlen = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register_varlen_attention())
+    name = register_varlen_attention()
+    varlen = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=name)
     sdpa = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
     return varlen, sdpa
 
@@ -96,7 +97,7 @@ def test_padded_batches_and_generation_match_sdpa(models, tiny_model_dir):
 
 
 @pytest.mark.slow
-def test_sft_args_trains_padding_free_with_varlen_and_the_saved_model_loads_without_it(tiny_model_dir, tmp_path):
+def test_sft_trains_padding_free_with_varlen_and_the_saved_model_loads_without_it(tiny_model_dir, tmp_path):
     assert sft_args(TrainSettings(padding_free=False), tmp_path).model_init_kwargs is None
     settings = TrainSettings(max_steps=1, batch_size=4, save_steps=100, logging_steps=1)
     args = sft_args(settings, tmp_path / "run", use_cpu=True, disable_tqdm=True)

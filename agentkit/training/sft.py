@@ -64,7 +64,8 @@ def peft_config(lora: LoraSettings):
 def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
     """How to load the model for `train`: padding-free batches get the per-sequence varlen attention, since
     transformers' CPU sdpa path would attend over the whole packed row under a block-diagonal mask. The
-    attention name is not saved in `config.json`, so trained models load and generate with plain HF or vLLM."""
+    attention name is not saved in `config.json`, so trained models load and generate with plain HF or
+    vLLM."""
     if not train.padding_free:
         return {}
     from agentkit.training.varlen_attention import register_varlen_attention

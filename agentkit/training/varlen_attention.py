@@ -52,12 +52,15 @@ def varlen_attention_forward(
     sliding_window: int | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """An `AttentionInterface` function: per-segment causal sdpa for packed rows, transformers' sdpa otherwise.
+    """An `AttentionInterface` function: one causal sdpa per segment of a packed row, transformers' sdpa
+    for any other batch.
 
     query (1, heads, T, d), key/value (1, kv_heads, T, d) -> (1, T, heads, d), as transformers expects.
     """
     if sliding_window is not None:
-        raise ValueError(f"{VARLEN_ATTENTION} attention has no sliding window (sliding_window={sliding_window})")
+        raise ValueError(
+            f"{VARLEN_ATTENTION} attention has no sliding window (sliding_window={sliding_window})"
+        )
     bounds = None
     if attention_mask is None and query.shape[2] == key.shape[2]:
         bounds = _segment_bounds(cu_seq_lens_q, position_ids, query.shape[0])
@@ -66,7 +69,9 @@ def varlen_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     if cu_seq_lens_k is not None and not torch.equal(cu_seq_lens_k, cu_seq_lens_q):
-        raise ValueError("varlen attention needs cu_seq_lens_k == cu_seq_lens_q (self-attention over packed rows)")
+        raise ValueError(
+            "varlen attention needs cu_seq_lens_k == cu_seq_lens_q (self-attention over packed rows)"
+        )
     if query.shape[0] != 1:
         raise ValueError(f"a packed batch is one row, got batch size {query.shape[0]} with cu_seq_lens")
     gqa = query.shape[1] != key.shape[1]
