@@ -7,8 +7,10 @@ lists the valid keys, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,3 +144,19 @@ def parse_recipe_args(cls: type[T], argv: list[str]) -> T:
             raise ConfigError(f"unexpected argument {arg!r}: use --config FILE and key=value overrides")
         index += 1
     return load_config(cls, path, overrides)
+
+
+def run_recipe(name: str, main: Callable[[list[str]], None], argv: list[str]) -> int:
+    """A recipe's command line: `main(argv)`, with a bad config or input reported as one line, exit code 2."""
+    try:
+        main(argv)
+    except AgentkitError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def print_report(run_dir: str | Path) -> None:
+    """What every recipe prints when it finishes: its report and where the run folder is."""
+    print((Path(run_dir) / "report.md").read_text())
+    print(f"run folder: {run_dir}")

@@ -26,7 +26,7 @@ from typing import Any, Literal
 # The BC recipe (this script's neighbour) owns the env, evaluation and start-model settings.
 from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
 
-from agentkit.config import parse_recipe_args, save_config
+from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.errors import AgentkitError
 from agentkit.prompts import PromptFormat
 from agentkit.revision import REVISION_THOUGHTS
@@ -111,12 +111,22 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
     kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     agents = {name: lambda: ModelAgent(make_backend(config.eval.backend, model, str(adapter), **kwargs), sampling)}
-    (summary,) = evaluate_agents(agents, partial(make_env, config, config.env.eval_kwargs), tasks, round_dir,
-                                 num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix="eval_")
+    (summary,) = evaluate_agents(
+        agents,
+        partial(make_env, config, config.env.eval_kwargs),
+        tasks,
+        round_dir,
+        num_envs=config.eval.num_envs,
+        prompt_format=config.prompt,
+        prefix="eval_",
+    )
     episodes, _ = read_episodes(round_dir / f"eval_{name}.jsonl")
     with_revision = [e for e in episodes if revised(e, config.revision.thoughts)]
-    return {**summary.as_dict(), "episodes_with_revision": len(with_revision),
-            "revised_then_succeeded": sum(e.success for e in with_revision)}
+    return {
+        **summary.as_dict(),
+        "episodes_with_revision": len(with_revision),
+        "revised_then_succeeded": sum(e.success for e in with_revision),
+    }
 
 
 def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> dict[str, Any]:
@@ -136,10 +146,13 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
         episodes, _ = read_episodes(collect_demos(config, round_dir))  # the demos are the BC recipe's
         wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
         if not wins:
-            raise AgentkitError(f"none of the {len(episodes)} expert demos won (env.kwargs={config.env.kwargs}): "
-                                "nothing to clone; raise the env's step limit")
-        training = train_on_episodes(model, wins, config.prompt, config.lora, config.bc_train, round_dir, adapter,
-                                     cpu=cpu)
+            raise AgentkitError(
+                f"none of the {len(episodes)} expert demos won (env.kwargs={config.env.kwargs}): "
+                "nothing to clone; raise the env's step limit"
+            )
+        training = train_on_episodes(
+            model, wins, config.prompt, config.lora, config.bc_train, round_dir, adapter, cpu=cpu
+        )
     return {"round": 0, "train": training, "adapter": str(adapter)}
 
 
@@ -153,9 +166,16 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
     from agentkit.trajectory import TrajectoryWriter
 
     s, r = config.search, config.revision
-    settings = SearchSettings(iterations=s.iterations, exploration=s.exploration, candidates=s.candidates,
-                              max_depth=s.max_depth, temperature=s.temperature, top_p=s.top_p,
-                              max_tokens=s.max_tokens, seed=config.seed + 7919 * round_index)
+    settings = SearchSettings(
+        iterations=s.iterations,
+        exploration=s.exploration,
+        candidates=s.candidates,
+        max_depth=s.max_depth,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_tokens=s.max_tokens,
+        seed=config.seed + 7919 * round_index,
+    )
     tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
     names = ("trees.jsonl", "revisions.jsonl", "good.jsonl")
     partials = [round_dir / f"{name}.partial" for name in names]
@@ -163,14 +183,30 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
         path.unlink(missing_ok=True)
     choose = random.Random(config.seed + round_index)
     search = Search(backend, config.prompt, settings)
-    totals = {"tasks": len(tasks), "failed_tasks": [], "pairs": 0, "revisions": 0, "good": 0,
-              "critique_rules": {"model": 0, "value_drop": 0}, "nodes": 0, "leaves": 0, "winning_leaves": 0,
-              "generate_calls": 0, "resets": 0, "env_steps": 0, "cache_hits": 0}
-    with (TrajectoryWriter(partials[1]) as revisions, TrajectoryWriter(partials[2]) as goods,
-          partials[0].open("w", encoding="utf-8") as trees_file):
+    totals = {
+        "tasks": len(tasks),
+        "failed_tasks": [],
+        "pairs": 0,
+        "revisions": 0,
+        "good": 0,
+        "critique_rules": {"model": 0, "value_drop": 0},
+        "nodes": 0,
+        "leaves": 0,
+        "winning_leaves": 0,
+        "generate_calls": 0,
+        "resets": 0,
+        "env_steps": 0,
+        "cache_hits": 0,
+    }
+    with (
+        TrajectoryWriter(partials[1]) as revisions,
+        TrajectoryWriter(partials[2]) as goods,
+        partials[0].open("w", encoding="utf-8") as trees_file,
+    ):
         for start in range(0, len(tasks), s.trees_at_once):
-            trees, failed = build_trees(partial(make_env, config, config.env.train_kwargs),
-                                        tasks[start : start + s.trees_at_once], s.max_depth)
+            trees, failed = build_trees(
+                partial(make_env, config, config.env.train_kwargs), tasks[start : start + s.trees_at_once], s.max_depth
+            )
             totals["failed_tasks"] += [{"task_id": task.task_id, "error": error} for task, error in failed]
             try:
                 search.run(trees)
@@ -180,8 +216,10 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
                 chosen = {}
                 for tree in trees:
                     paths = leaf_paths(tree)
-                    chosen[id(tree)] = (select_pairs(paths, r.alpha, r.beta, r.pairs_per_task),
-                                        good_paths(paths, r.alpha, r.good_per_task))
+                    chosen[id(tree)] = (
+                        select_pairs(paths, r.alpha, r.beta, r.pairs_per_task),
+                        good_paths(paths, r.alpha, r.good_per_task),
+                    )
                 all_pairs = [pair for pairs, _ in chosen.values() for pair in pairs]
                 locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens)  # one batch
                 for tree in trees:
@@ -223,8 +261,17 @@ def agent_r_round(config: AgentRConfig, model: str, backend, k: int, run_dir: Pa
     episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
     adapter = round_dir / "adapter"
     if episodes:
-        training = train_on_episodes(model, episodes, config.prompt, config.lora, config.train, round_dir, adapter,
-                                     cpu=cpu, init_adapter=previous)
+        training = train_on_episodes(
+            model,
+            episodes,
+            config.prompt,
+            config.lora,
+            config.train,
+            round_dir,
+            adapter,
+            cpu=cpu,
+            init_adapter=previous,
+        )
     else:  # nothing to learn from this round: the policy carries over unchanged
         shutil.copytree(previous, adapter, dirs_exist_ok=True)
         training = {"samples": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
@@ -240,8 +287,10 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
     (run_dir / "metrics.json").write_text(json.dumps({"rounds": rounds}, indent=2))
     labels = ["BC start" if r["round"] == 0 else f"round {r['round']}" for r in rounds]
     rates = [r["eval"]["success_rate"] for r in rounds]
-    errors = [[r["eval"]["success_rate"] - r["eval"]["success_low"] for r in rounds],
-              [r["eval"]["success_high"] - r["eval"]["success_rate"] for r in rounds]]
+    errors = [
+        [r["eval"]["success_rate"] - r["eval"]["success_low"] for r in rounds],
+        [r["eval"]["success_high"] - r["eval"]["success_rate"] for r in rounds],
+    ]
     fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(rounds)), 3.2))
     ax.bar(labels, rates, yerr=errors, capsize=4, color=["#999999"] + ["#4c72b0"] * (len(rounds) - 1))
     ax.set_ylim(0, 1)
@@ -315,13 +364,8 @@ def main(argv: list[str]) -> None:
     config = parse_recipe_args(AgentRConfig, argv)
     # Without an accelerator the process must be told it runs on the CPU (as in the BC recipe).
     run(config, cpu=not torch.accelerator.is_available())
-    print((Path(config.output_dir) / "report.md").read_text())
-    print(f"run folder: {config.output_dir}")
+    print_report(config.output_dir)
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"agent_r: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("agent_r", main, sys.argv[1:]))

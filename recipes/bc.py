@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.config import parse_recipe_args, save_config
+from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.prompts import PromptFormat
 from agentkit.training.sft import LoraSettings, TrainSettings
@@ -258,8 +258,7 @@ def run(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc",
         return
     evaluations = {} if config.skip_eval else evaluate(config, model, run_dir, label)
     write_report(config, run_dir, training, evaluations, title)
-    print((run_dir / "report.md").read_text())
-    print(f"run folder: {run_dir}")
+    print_report(run_dir)
 
 
 def main(argv: list[str]) -> None:
@@ -267,10 +266,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from agentkit.errors import AgentkitError
-
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"bc: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("bc", main, sys.argv[1:]))

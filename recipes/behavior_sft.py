@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.config import parse_recipe_args, save_config
+from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.errors import AgentkitError
 from agentkit.training.sft import LoraSettings, TrainSettings
 
@@ -124,13 +124,22 @@ def resolve_model(config: BehaviorSFTConfig) -> str:
     settings = config.warm_start
     # Another seed than the SFT problems', so the warm start does not pre-teach the SFT set's answers.
     rows = problems(config, "train", settings.problems_per_level, config.data.seed + 1)
-    chats = [[{"role": "user", "content": task.render_prompt(r)}, {"role": "assistant", "content": r["answer"]}]
-             for r in rows]
-    return str(warm_start(
-        f"arithmetic-{config.data.style}", chats=chats, preset=settings.preset, steps=settings.steps,
-        learning_rate=settings.learning_rate, batch_size=settings.batch_size, seed=config.seed,
-        cache_dir=config.cache_dir,
-    ))
+    chats = [
+        [{"role": "user", "content": task.render_prompt(r)}, {"role": "assistant", "content": r["answer"]}]
+        for r in rows
+    ]
+    return str(
+        warm_start(
+            f"arithmetic-{config.data.style}",
+            chats=chats,
+            preset=settings.preset,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            batch_size=settings.batch_size,
+            seed=config.seed,
+            cache_dir=config.cache_dir,
+        )
+    )
 
 
 def make_teacher(config: BehaviorSFTConfig):
@@ -145,8 +154,9 @@ def make_teacher(config: BehaviorSFTConfig):
 def teacher_sampling(config: BehaviorSFTConfig):
     from agentkit.rollout.sampling import SamplingParams
 
-    return SamplingParams(temperature=config.teacher.temperature, max_tokens=config.teacher.max_tokens,
-                          seed=config.seed)
+    return SamplingParams(
+        temperature=config.teacher.temperature, max_tokens=config.teacher.max_tokens, seed=config.seed
+    )
 
 
 def build_handbook(config: BehaviorSFTConfig, teacher, run_dir: Path):
@@ -164,11 +174,14 @@ def build_handbook(config: BehaviorSFTConfig, teacher, run_dir: Path):
     wanted = config.handbook.extract_problems
     per_level = -(-wanted // len(config.data.levels))
     sample = problems(config, "train", per_level, config.data.seed + 2)[:wanted]
-    extraction = extract_handbook(teacher, sample, prompt_of=task.render_prompt, sampling=teacher_sampling(config),
-                                  tags_of=lambda _: [TASK])
+    extraction = extract_handbook(
+        teacher, sample, prompt_of=task.render_prompt, sampling=teacher_sampling(config), tags_of=lambda _: [TASK]
+    )
     if not len(extraction.handbook):
-        raise AgentkitError(f"the teacher's extraction output held no behavior ({len(extraction.malformed)} malformed "
-                         f"lines, {len(extraction.failed)} failed problems): see {run_dir / 'extraction.jsonl'}")
+        raise AgentkitError(
+            f"the teacher's extraction output held no behavior ({len(extraction.malformed)} malformed "
+            f"lines, {len(extraction.failed)} failed problems): see {run_dir / 'extraction.jsonl'}"
+        )
     with (run_dir / "extraction.jsonl").open("w") as out:
         for record in extraction.records:
             out.write(json.dumps(record) + "\n")
@@ -215,16 +228,30 @@ def make_traces(config: BehaviorSFTConfig, teacher, conditioner: Conditioner, ru
     task = get_task(TASK)
     rows = problems(config, "train", config.data.train_per_level, config.data.seed)
     plain = [task.render_prompt(r) for r in rows]
-    prompts = plain if config.conditioning == "none" else [conditioner(p, r["question"]) for p, r in zip(
-        plain, rows, strict=True)]
+    prompts = (
+        plain
+        if config.conditioning == "none"
+        else [conditioner(p, r["question"]) for p, r in zip(plain, rows, strict=True)]
+    )
     completions = answer(teacher, prompts, config.teacher.max_tokens, config.seed)
     partial = path.with_suffix(".partial.jsonl")
     with partial.open("w") as out:
         for row, prompt, teacher_prompt, completion in zip(rows, plain, prompts, completions, strict=True):
             correct = completion.error is None and task.grade(completion.text, task.reference(row))[1]
-            out.write(json.dumps({"id": row["id"], "level": row["level"], "prompt": prompt,
-                                  "teacher_prompt": teacher_prompt, "trace": completion.text,
-                                  "error": completion.error, "correct": correct}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": row["id"],
+                        "level": row["level"],
+                        "prompt": prompt,
+                        "teacher_prompt": teacher_prompt,
+                        "trace": completion.text,
+                        "error": completion.error,
+                        "correct": correct,
+                    }
+                )
+                + "\n"
+            )
     partial.rename(path)
     return path
 
@@ -249,8 +276,13 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
     tokenizer = load_tokenizer(model)
     rows: dict[str, list] = {"input_ids": [], "labels": []}
     for record in kept:
-        encoded = encode_messages(tokenizer, [{"role": "user", "content": record["prompt"]},
-                                              {"role": "assistant", "content": record["trace"], "loss": True}])
+        encoded = encode_messages(
+            tokenizer,
+            [
+                {"role": "user", "content": record["prompt"]},
+                {"role": "assistant", "content": record["trace"], "loss": True},
+            ],
+        )
         rows["input_ids"].append(encoded["input_ids"])
         rows["labels"].append(encoded["labels"])
     checkpoints = run_dir / "checkpoints"
@@ -279,10 +311,15 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
 def score(task, rows: list[dict[str, Any]], completions, tokenizer) -> dict[str, Any]:
     """Accuracy and mean completion tokens (the end-of-turn token included; text a backend returns without
     token ids, like the scripted teacher's, is counted with the student's tokenizer)."""
-    correct = [c.error is None and task.grade(c.text, task.reference(r))[1]
-               for r, c in zip(rows, completions, strict=True)]
-    tokens = [len(c.token_ids) if c.token_ids is not None
-              else len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) + 1 for c in completions]
+    correct = [
+        c.error is None and task.grade(c.text, task.reference(r))[1] for r, c in zip(rows, completions, strict=True)
+    ]
+    tokens = [
+        len(c.token_ids)
+        if c.token_ids is not None
+        else len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) + 1
+        for c in completions
+    ]
     by_level: dict[str, list[bool]] = {}
     for row, ok in zip(rows, correct, strict=True):
         by_level.setdefault(str(row["level"]), []).append(ok)
@@ -320,8 +357,10 @@ def evaluate(config: BehaviorSFTConfig, model: str, teacher, conditioner: Condit
                 completions = answer(backend, prompts, config.eval.max_tokens, config.seed)
                 results[f"{who}/{mode}"] = score(task, rows, completions, tokenizer)
                 for row, completion in zip(rows, completions, strict=True):
-                    out.write(json.dumps({"model": who, "prompt": mode, "id": row["id"],
-                                          "completion": completion.text}) + "\n")
+                    out.write(
+                        json.dumps({"model": who, "prompt": mode, "id": row["id"], "completion": completion.text})
+                        + "\n"
+                    )
     return results
 
 
@@ -345,8 +384,10 @@ def write_report(config: BehaviorSFTConfig, run_dir: Path, handbook, training: d
     if results:
         names = list(results)
         fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-        for ax, key, label in ((axes[0], "accuracy", "held-out accuracy"),
-                               (axes[1], "mean_completion_tokens", "mean completion tokens")):
+        for ax, key, label in (
+            (axes[0], "accuracy", "held-out accuracy"),
+            (axes[1], "mean_completion_tokens", "mean completion tokens"),
+        ):
             ax.bar(names, [results[n][key] for n in names])
             ax.set_title(label)
             ax.tick_params(axis="x", labelrotation=20)
@@ -366,8 +407,10 @@ def write_report(config: BehaviorSFTConfig, run_dir: Path, handbook, training: d
     ]
     if results:
         lines += ["| model / prompt | n | accuracy | mean completion tokens |", "| --- | --- | --- | --- |"]
-        lines += [f"| {name} | {r['n']} | {r['accuracy']:.3f} | {r['mean_completion_tokens']:.1f} |"
-                  for name, r in results.items()]
+        lines += [
+            f"| {name} | {r['n']} | {r['accuracy']:.3f} | {r['mean_completion_tokens']:.1f} |"
+            for name, r in results.items()
+        ]
     else:
         lines.append("(evaluation skipped)")
     lines += ["", "## Handbook", "", *[f"- `{b.name}`: {b.instruction} (uses {b.uses})" for b in handbook], ""]
@@ -400,13 +443,8 @@ def main(argv: list[str]) -> None:
     handbook.save(run_dir / "handbook.json")  # with the use counts of this run's retrievals
     write_report(config, run_dir, handbook, training, results)
     teacher.close()
-    print((run_dir / "report.md").read_text())
-    print(f"run folder: {run_dir}")
+    print_report(run_dir)
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"behavior_sft: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("behavior_sft", main, sys.argv[1:]))

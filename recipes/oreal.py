@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import torch
 
-from agentkit.config import ConfigError, parse_recipe_args, save_config
+from agentkit.config import ConfigError, parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.training.sft import LoraSettings
 
 PAPER_K = 16  # samples per prompt in the paper
@@ -327,9 +327,7 @@ def step_problems(problems: list[dict[str, Any]], step: int, count: int, rank: i
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_policy(
-    model: str, adapter: str | None, settings: EvalSettings, style: str, seed: int
-) -> dict[str, Any]:
+def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, style: str, seed: int) -> dict[str, Any]:
     """Greedy accuracy and unbiased pass@k on held-out test problems, per level and overall."""
     from agentkit.eval.arithmetic import generate
     from agentkit.eval.metrics import pass_at_k
@@ -424,9 +422,7 @@ def build_optimizer(config: OrealConfig, module: PolicyWithTokenReward):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
-def train_step(
-    config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection
-) -> dict[str, float]:
+def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection) -> dict[str, float]:
     """One update on the selected samples; returns the loss terms (this rank's values)."""
     from agentkit.reward_models.token_reward import token_reward_loss, token_weights
     from agentkit.training.policy_gradient import encode_groups, reference_logprobs
@@ -527,8 +523,13 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
             scheduler.step()
             optimizer.zero_grad()
             stats = torch.tensor(
-                [sum(sum(r > 0 for r in g.rewards) for g in groups), sum(len(g.rewards) for g in groups),
-                 selection.groups_kept, len(groups), len(selection.picks)],
+                [
+                    sum(sum(r > 0 for r in g.rewards) for g in groups),
+                    sum(len(g.rewards) for g in groups),
+                    selection.groups_kept,
+                    len(groups),
+                    len(selection.picks),
+                ],
                 dtype=torch.float64,
                 device=accelerator.device,
             )
@@ -566,9 +567,7 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
 # ---------------------------------------------------------------- report
 
 
-def write_report(
-    config: OrealConfig, run_dir: Path, history: list[dict], evaluations: dict[str, dict]
-) -> None:
+def write_report(config: OrealConfig, run_dir: Path, history: list[dict], evaluations: dict[str, dict]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -638,15 +637,8 @@ def main(argv: list[str]) -> None:
         adapter = str(run_dir / "adapter")
         evaluations["oreal"] = evaluate_policy(model_path, adapter, e, config.data.style, config.seed)
     write_report(config, run_dir, history, evaluations)
-    print((run_dir / "report.md").read_text())
-    print(f"run folder: {run_dir}")
+    print_report(run_dir)
 
 
 if __name__ == "__main__":
-    from agentkit.errors import AgentkitError
-
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"oreal: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("oreal", main, sys.argv[1:]))

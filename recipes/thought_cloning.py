@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bc import BCConfig, run
 
-from agentkit.config import parse_recipe_args
+from agentkit.config import parse_recipe_args, run_recipe
 from agentkit.prompts import PromptFormat
 
 
@@ -44,10 +44,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from agentkit.errors import AgentkitError
-
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"thought_cloning: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("thought_cloning", main, sys.argv[1:]))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.config import parse_recipe_args, save_config
+from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.training.sft import LoraSettings
 
 KINDS = ("verifiable", "ranking", "open")
@@ -157,8 +157,12 @@ def on_request(request: str, response: str) -> bool:
     words = request.split()
     name, items, level = words[5], words[7], int(words[9])
     sentences = [s for s in response.replace("?", ".").split(".") if s.strip()]
-    return (response.startswith(f"{name} has ") and f" {items}." in response.split("?")[0]
-            and response.rstrip().endswith("?") and len(sentences) == level + 2)
+    return (
+        response.startswith(f"{name} has ")
+        and f" {items}." in response.split("?")[0]
+        and response.rstrip().endswith("?")
+        and len(sentences) == level + 2
+    )
 
 
 def preference_pool(config: URPOConfig, rows: Sequence[dict[str, Any]]) -> list:
@@ -189,8 +193,9 @@ def warmup_chats(config: URPOConfig) -> list[list[dict[str, str]]]:
     chats += [chat(open_request(r["question"], r["level"]), r["question"]) for r in rng.choices(rows, k=settings.open)]
     for pair in rng.choices(pairs, k=settings.ranking):
         order = list(pair.ranking) if settings.ranking_labels == "gold" else rng.sample(pair.ranking, len(pair.ranking))
-        chats.append(chat(ranking_prompt(pair.prompt, pair.responses), "Ranking: " + " > ".join("ABCDEFGHIJ"[i]
-                                                                                                 for i in order)))
+        chats.append(
+            chat(ranking_prompt(pair.prompt, pair.responses), "Ranking: " + " > ".join("ABCDEFGHIJ"[i] for i in order))
+        )
     high = config.referee.high
     for _ in range(settings.scoring):
         row, other = rng.sample(rows, 2)
@@ -215,20 +220,23 @@ def resolve_model(config: URPOConfig) -> str:
     from agentkit.training.warmup import warm_start
 
     settings = config.warmup
-    return str(warm_start(
-        "urpo-arithmetic",
-        chats=warmup_chats(config),
-        preset=settings.preset,
-        steps=settings.steps,
-        learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
-        seed=config.seed,
-        cache_dir=config.cache_dir,
-    ))
+    return str(
+        warm_start(
+            "urpo-arithmetic",
+            chats=warmup_chats(config),
+            preset=settings.preset,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            batch_size=settings.batch_size,
+            seed=config.seed,
+            cache_dir=config.cache_dir,
+        )
+    )
 
 
-def mix_batches(pools: dict[str, Sequence[Any]], shares: dict[str, float], per_batch: int, batches: int,
-                seed: int = 0) -> list[tuple[str, Any]]:
+def mix_batches(
+    pools: dict[str, Sequence[Any]], shares: dict[str, float], per_batch: int, batches: int, seed: int = 0
+) -> list[tuple[str, Any]]:
     """`batches` batches of `per_batch` (kind, item) pairs in order, each with the same count per kind:
     the shares by largest remainder (a kind with a positive share gets at least its rounded count). Each
     pool is drawn in a shuffled order and reshuffled when used up."""
@@ -295,8 +303,10 @@ def for_kind(kind: str, reward: Callable[..., list[float]]) -> Callable[..., lis
         rows = [i for i, k in enumerate(kinds) if k == kind]
         rewards: list[float | None] = [None] * len(completions)
         if rows:
-            cut = {name: [value[i] for i in rows] if isinstance(value, list) and len(value) == len(completions)
-                   else value for name, value in columns.items()}
+            cut = {
+                name: [value[i] for i in rows] if isinstance(value, list) and len(value) == len(completions) else value
+                for name, value in columns.items()
+            }
             for i, value in zip(rows, reward([completions[i] for i in rows], **cut), strict=True):
                 rewards[i] = value
         return rewards
@@ -391,8 +401,13 @@ def evaluate(config: URPOConfig, model, tokenizer, scoring_referee=None) -> dict
     from agentkit.reward_models.referee import Referee, generate_replies, ranking_agreement
 
     problems = arithmetic_rows(config, "test", config.data.eval_per_level)
-    replies = generate_replies(model, tokenizer, [f"Question: {p['question']}" for p in problems],
-                               max_new_tokens=config.eval.max_new_tokens, batch_size=config.eval.batch_size)
+    replies = generate_replies(
+        model,
+        tokenizer,
+        [f"Question: {p['question']}" for p in problems],
+        max_new_tokens=config.eval.max_new_tokens,
+        batch_size=config.eval.batch_size,
+    )
     correct = math_reward(replies, [p["answer"] for p in problems])
     pairs = arithmetic_preferences(arithmetic_rows(config, "test", config.data.eval_pairs_per_level), config.seed)
 
@@ -424,8 +439,15 @@ def write_report(config: URPOConfig, run_dir: Path, training: dict[str, Any], st
 
     metrics = {"train": training, "start": start, "end": end}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    series = {kind: [(e["step"], e[k]) for e in training["history"] for k in e
-                     if k.startswith(f"rewards/{kind}_") and k.endswith("/mean")] for kind in KINDS}
+    series = {
+        kind: [
+            (e["step"], e[k])
+            for e in training["history"]
+            for k in e
+            if k.startswith(f"rewards/{kind}_") and k.endswith("/mean")
+        ]
+        for kind in KINDS
+    }
     fig, ax = plt.subplots(figsize=(5, 3))
     for kind, points in series.items():
         if points:
@@ -482,8 +504,10 @@ def check_resumable(config: URPOConfig, run_dir: Path) -> None:
 
     changed = [d for d in differences(saved, current) if not d.startswith("threads=")]
     if changed:
-        raise ConfigError(f"output_dir {run_dir} holds checkpoints of a run with another config: {changed[0]}; "
-                          "use a new output_dir or delete the old run")
+        raise ConfigError(
+            f"output_dir {run_dir} holds checkpoints of a run with another config: {changed[0]}; "
+            "use a new output_dir or delete the old run"
+        )
 
 
 def main(argv: list[str]) -> None:
@@ -518,15 +542,8 @@ def main(argv: list[str]) -> None:
         end = evaluate(config, trainer.accelerator.unwrap_model(trainer.model), tokenizer, scoring)
     training["model_path"] = model_path
     write_report(config, run_dir, training, start, end)
-    print((run_dir / "report.md").read_text())
-    print(f"run folder: {run_dir}")
+    print_report(run_dir)
 
 
 if __name__ == "__main__":
-    from agentkit.errors import AgentkitError
-
-    try:
-        main(sys.argv[1:])
-    except AgentkitError as exc:
-        print(f"urpo: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_recipe("urpo", main, sys.argv[1:]))
