@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from agentkit.benchmarks import result_line
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "configs" / "agent_r_textcraft.yaml"
 OUT = ROOT / "runs" / "bench_agent_r_textcraft"
@@ -95,6 +97,12 @@ def main(overrides: list[str]) -> None:
     fewer_loops = last["repeated_action_rate"] < start["repeated_action_rate"]
     print(f"\nsuccess gain over the BC start: {gain:+.1%} (claim: >= {MIN_GAIN:+.0%}); repeated actions "
           f"{start['repeated_action_rate']:.1%} -> {last['repeated_action_rate']:.1%} (claim: lower)")
+    seed = yaml.safe_load((OUT / "config.yaml").read_text())["seed"]
+    headline = {"held-out success": "success_rate", "repeated-action rate": "repeated_action_rate"}
+    for metric, key in headline.items():
+        print(result_line("RESULT", method=f"Agent-R ({len(rounds) - 1} rounds)", task="TextCraft depth-1",
+                          metric=metric, baseline_name="BC start", baseline=start[key], result=last[key],
+                          seeds=[seed]))
     if gain < MIN_GAIN or not fewer_loops:
         print("MISSED")
         sys.exit(1)

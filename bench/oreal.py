@@ -25,6 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+from agentkit.benchmarks import result_line
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "oreal.py"
 CONFIG = ROOT / "recipes" / "configs" / "oreal_arithmetic.yaml"
@@ -88,6 +92,13 @@ def main(extra: list[str]) -> int:
         )
     rft, full = (results[name]["eval"]["oreal"]["pass@1"] for name in (RFT, FULL))
     begin = start["pass@1"]
+    seeds = [yaml.safe_load((OUT / VARIANTS[FULL][0] / "config.yaml").read_text())["seed"]]
+    task = f"arithmetic test ({start['problems']} problems)"
+    print()
+    print(result_line("RESULT", method=FULL, task=task, metric="pass@1", baseline_name="rejection sampling",
+                      baseline=rft, result=full, seeds=seeds))
+    print(result_line("RESULT", method="rejection sampling (RFT)", task=task, metric="pass@1",
+                      baseline_name="SFT start", baseline=begin, result=rft, seeds=seeds))
     checks = {
         f"full OREAL pass@1 >= RFT pass@1 ({full:.3f} vs {rft:.3f})": full >= rft,
         f"RFT pass@1 >= start + {MARGIN} ({rft:.3f} vs {begin:.3f})": rft >= begin + MARGIN,

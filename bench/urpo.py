@@ -20,6 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from agentkit.benchmarks import result_line
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "urpo": ["referee.mode=self"],
@@ -95,6 +99,14 @@ def main(argv: list[str]) -> int:
         ("URPO's held-out pass@1 is not below the verifier-only GRPO run's", passes[0] >= passes[1],
          f"{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
     ]
+    seeds = [yaml.safe_load((folder("urpo") / "config.yaml").read_text())["seed"]]
+    print()
+    print(result_line("RESULT", method="URPO", task=f"arithmetic preference pairs ({pairs} held-out)",
+                      metric="referee ranking accuracy", baseline_name="start", baseline=ranking[0],
+                      result=ranking[1], seeds=seeds))
+    print(result_line("RESULT", method="URPO", task=f"arithmetic ({problems} held-out problems)",
+                      metric="pass@1", baseline_name="verifier-only GRPO", baseline=passes[1],
+                      result=passes[0], seeds=seeds))
     print()
     for claim, held, figures, within_noise in claims:
         noise = " (the 95% intervals overlap: within sampling noise)" if within_noise else ""
