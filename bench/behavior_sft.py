@@ -19,6 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from agentkit.benchmarks import result_line
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "configs" / "behavior_sft_arithmetic.yaml"
 OUT = ROOT / "runs" / "bench_behavior_sft"
@@ -68,6 +72,13 @@ def main(overrides: list[str]) -> int:
     for name, m in metrics.items():
         by_level = m["eval"]["student/plain"]["accuracy_by_level"]
         print(f"| {name} | " + " | ".join(f"{by_level[lv]:.2f}" for lv in levels) + " |")
+    seeds = [yaml.safe_load((OUT / RUNS["behavior-conditioned SFT"] / "config.yaml").read_text())["seed"]]
+    task = f"arithmetic ({vanilla['n']} held-out problems)"
+    print()
+    for metric, key in (("accuracy", "accuracy"), ("mean completion tokens", "mean_completion_tokens")):
+        print(result_line("RESULT", method="behavior-conditioned SFT", task=task, metric=metric,
+                          baseline_name="vanilla SFT", baseline=vanilla[key], result=conditioned[key],
+                          seeds=seeds))
     saving = 1 - conditioned["mean_completion_tokens"] / vanilla["mean_completion_tokens"]
     holds = (conditioned["accuracy"] >= vanilla["accuracy"] and conditioned["accuracy"] >= MIN_ACCURACY
              and saving >= TOKEN_MARGIN)
