@@ -82,6 +82,7 @@ def main() -> None:
 
     import torch
 
+    from agentkit.benchmarks import result_line
     from agentkit.rollout.hf_backend import HFBackend
     from agentkit.rollout.sampling import SamplingParams
     from agentkit.rollout.vllm_backend import VLLMBackend
@@ -136,9 +137,14 @@ def main() -> None:
         f"vLLM / HF 1 thread, {batched}": (vllm_batched, hf_batched),
         f"vLLM / HF {cores} threads, {batched}": (vllm_batched, hf_all),
     }
+    speedups = {label: rows[a]["episodes/s"] / rows[b]["episodes/s"] for label, (a, b) in ratios.items()}
     print("\n| ratio of episodes/s | value |\n|---|---|")
-    for label, (a, b) in ratios.items():
-        print(f"| {label} | {rows[a]['episodes/s'] / rows[b]['episodes/s']:.2f}x |")
+    for label, speedup in speedups.items():
+        print(f"| {label} | {speedup:.2f}x |")
+    print()
+    for label, speedup in speedups.items():
+        print(result_line("SPEED", measure=f"rollout: {label}", ratio=round(speedup, 3)))
+
 
 if __name__ == "__main__":
     main()

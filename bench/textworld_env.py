@@ -16,12 +16,15 @@ import argparse
 import random
 import time
 
+from agentkit.benchmarks import result_line
 from agentkit.collect import play_episode
 from agentkit.envs import EnvError
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv
 from agentkit.envs.textworld.env import start_game
 from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR
 from agentkit.policies import ExpertPolicy, RandomPolicy
+
+WRAPPER_GOAL = 0.9  # TextWorldEnv steps/s over raw TextWorld's: the wrapper should cost at most 10%
 
 
 def success_rate(env: TextWorldEnv, policy) -> float:
@@ -137,6 +140,10 @@ def main() -> None:
     for name, generated, expert, takeover, floor, raw, wrapped in rows:
         print(f"| {name} | {generated} | {expert:.0%} | {takeover:.0%} | {floor:.0%} | {raw:.0f} | "
               f"{wrapped:.0f} | {wrapped / raw:.2f} |")
+    print()
+    for name, *_, raw, wrapped in rows:
+        print(result_line("SPEED", measure=f"TextWorldEnv / raw TextWorld steps/s ({name})",
+                          ratio=round(wrapped / raw, 3), goal=WRAPPER_GOAL))
 
 
 if __name__ == "__main__":
