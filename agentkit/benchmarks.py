@@ -60,7 +60,7 @@ BENCHES: dict[str, Bench] = {
     "sft_padding": Bench(
         "sft_padding.py",
         "speed",
-        ("--steps", "8"),
+        ("--steps", "8", "--rounds", "1"),
         about="trajectory SFT tokens/s: padding-free vs padded, peak RSS, MFU",
     ),
     "bc_textworld": Bench(

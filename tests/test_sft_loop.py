@@ -119,3 +119,12 @@ def test_weight_collator_lines_weights_up_with_labels(padding_free):
         if t
     }
     assert weight_of == {5: 1.0, 6: 2.0, 7: 1.0, 8: 1.0, 9: 3.0}
+
+
+def test_no_trained_decision_is_a_clear_error(tiny_model_dir, tmp_path, demo_episode):
+    from agentkit.prompts import PromptFormat
+    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+
+    with pytest.raises(ValueError, match=r"nothing to train on: 1 episodes .*2 longer than train.max_length=8"):
+        train_on_episodes(str(tiny_model_dir), [demo_episode("apple")], PromptFormat(), LoraSettings(),
+                          TrainSettings(max_length=8), tmp_path, tmp_path / "out", cpu=True)  # fmt: skip

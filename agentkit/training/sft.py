@@ -191,6 +191,11 @@ def train_on_episodes(
 
     tokenizer = load_tokenizer(model)
     dataset, dropped = samples_dataset(tokenizer, episodes, prompt_format, train.max_length, thought_weight)
+    if dataset.num_rows == 0:
+        raise ValueError(
+            f"nothing to train on: {len(episodes)} episodes gave no trained decision "
+            f"({dropped} longer than train.max_length={train.max_length}, the rest without loss-flagged replies)"
+        )
     checkpoints = Path(run_dir) / "checkpoints"
     overrides: dict[str, Any] = {"use_cpu": cpu}
     trainer_class = SFTTrainer
