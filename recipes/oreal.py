@@ -154,6 +154,7 @@ class OrealConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     skip_eval: bool = False
+    report_to: list[str] = field(default_factory=list)  # accelerate trackers, e.g. [tensorboard] (OUTPUT_DIR/tb)
 
     def __post_init__(self) -> None:
         if self.lora.full_finetune:
@@ -545,6 +546,7 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
                 "seconds": time.perf_counter() - started,
             }
             history.append(record)
+            accelerator.log({k: v for k, v in record.items() if isinstance(v, int | float)}, step=step + 1)
             accelerator.print(
                 f"step {step + 1}/{config.optim.steps} loss {record['loss']:.4f} "
                 f"pos {record['positive']:.4f} "
@@ -619,14 +621,18 @@ def main(argv: list[str]) -> None:
     from accelerate import Accelerator
 
     config = parse_recipe_args(OrealConfig, argv)
-    accelerator = Accelerator(cpu=not torch.accelerator.is_available())
     run_dir = Path(config.output_dir)
+    accelerator = Accelerator(
+        cpu=not torch.accelerator.is_available(), log_with=config.report_to or None, project_dir=str(run_dir / "tb")
+    )
+    accelerator.init_trackers("oreal")
     with accelerator.main_process_first():  # rank 0 builds the warm start; the others then read it
         if accelerator.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
         model_path = resolve_model(config)
     history = train(config, accelerator, model_path, run_dir)
+    accelerator.end_training()
     if not accelerator.is_main_process:
         return
     evaluations: dict[str, dict] = {}

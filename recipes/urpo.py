@@ -104,6 +104,7 @@ class GRPOSettings:
     beta: float = 0.0
     logging_steps: int = 5
     save_steps: int = 20
+    report_to: list[str] = field(default_factory=list)  # e.g. [tensorboard]: offline events under checkpoints/runs
 
     def __post_init__(self) -> None:
         if self.num_generations < 2:
@@ -337,7 +338,7 @@ def grpo_args(config: URPOConfig, output_dir: Path, cpu: bool):
         bf16=False,
         gradient_checkpointing=False,
         use_cpu=cpu,
-        report_to="none",
+        report_to=settings.report_to or "none",
         dataloader_num_workers=0,
     )
 

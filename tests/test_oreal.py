@@ -240,6 +240,7 @@ def test_recipe_run_writes_its_folder_and_resumes(tmp_path):
     assert logged <= set(metrics["train"][0])
     assert metrics["train"][0]["policy_lr"] == 0.0  # frozen while the token reward model warms up
     assert set(metrics["eval"]) == {"start", "oreal"} and "pass@4" in metrics["eval"]["oreal"]
+    assert list(out.glob("tb/oreal/events.out.tfevents.*")), "no TensorBoard event file"
 
     second = _run([*small, "optim.steps=3", "skip_eval=true"])
     assert second.returncode == 0, second.stderr[-3000:]
