@@ -25,12 +25,6 @@ SETTINGS = [
     "env.train_kwargs.n_games=200",
     "env.eval_kwargs.n_games=50",
     "env.extra_evals={test_hard: {split: test_hard, n_games: 40}}",
-    "demo_base.steps=120",
-    "demo_base.batch_size=8",
-    "demo_base.max_length=384",
-    "prompt.history=1",
-    "train.learning_rate=0.005",
-    "train.epochs=5",
 ]
 BC_TARGET = 0.60
 MARGIN = 0.20  # BC above the base model and the random policy by at least this much
