@@ -3,7 +3,6 @@ target and weights, config errors, and one small recipe run that is resumed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -30,21 +29,14 @@ from agentkit.training.policy_gradient import (
     rloo_advantages,
     token_logprobs,
 )
+from tests.recipe_modules import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "oreal.py"
 CONFIG = ROOT / "recipes" / "configs" / "oreal_arithmetic.yaml"
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("oreal_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-oreal = _load_recipe()
+oreal = load_recipe("oreal")
 
 # Two rows of four positions; the completion is the last two tokens of row 0 and the last three of row 1.
 MASK = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])

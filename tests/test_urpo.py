@@ -1,6 +1,5 @@
 """URPO: ranking rewards, score parsing, preference loading, batch mixing, and the recipe end to end."""
 
-import importlib.util
 import json
 import random
 import subprocess
@@ -31,21 +30,14 @@ from agentkit.reward_models.referee import (
     ranking_prompt,
 )
 from agentkit.trajectory import Episode, TrajectoryWriter, Turn
+from tests.recipe_modules import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "urpo.py"
 CONFIG = ROOT / "recipes" / "configs" / "urpo_arithmetic.yaml"
 
 
-def _recipe_module():
-    spec = importlib.util.spec_from_file_location("urpo_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-urpo = _recipe_module()
+urpo = load_recipe("urpo")
 
 
 # ---- ranking reward ------------------------------------------------------------------------------------
