@@ -14,6 +14,7 @@ exits 1 when it is not.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ def warm_base(episodes: int = 240, steps: int = 120) -> Path:
 def main(overrides: list[str]) -> None:
     started = time.perf_counter()
     base = warm_base()
+    shutil.rmtree(OUT, ignore_errors=True)  # a fresh run, never a resumed one
     command = [sys.executable, str(ROOT / "recipes" / "agent_r.py"), "--config", str(CONFIG), f"output_dir={OUT}",
                f"model={base}", *SETTINGS, *overrides]
     subprocess.run(command, check=True, cwd=ROOT)

@@ -13,6 +13,7 @@ Prints MISSED and exits 1 when a claim fails.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ MARGIN = 0.20  # BC above the base model and the random policy by at least this 
 def run(recipe: str, config: str, out: Path, overrides: list[str]) -> tuple[dict, float]:
     command = [sys.executable, str(ROOT / "recipes" / recipe), "--config", str(ROOT / "recipes" / "configs" / config),
                f"output_dir={out}", *SETTINGS, *overrides]  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, never a resumed one
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started
