@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -105,6 +106,10 @@ class BenchRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     speeds: list[dict[str, Any]] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": self.seconds, "output": self.output,
+                "results": self.results, "speeds": self.speeds}  # fmt: skip
+
 
 def parse_output(text: str) -> tuple[list[dict], list[dict]]:
     """The RESULT and SPEED lines of a script's output (malformed ones are skipped)."""
@@ -153,16 +158,17 @@ def _fmt(value: Any) -> str:
 
 def learning_table(runs: list[BenchRun]) -> str:
     lines = [
-        "| method | task | metric | baseline | result | delta | seeds | wall time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | task | metric | baseline | result | delta | seeds | claim | wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
+        claim = {"ok": "met", "missed": "MISSED"}.get(run.status, run.status)
         for row in run.results:
             delta = row["result"] - row["baseline"]
             lines.append(
                 f"| {row['method']} | {row['task']} | {row['metric']} | {row['baseline_name']}: "
                 f"{_fmt(row['baseline'])} | {_fmt(row['result'])} | {delta:+.3g} | "
-                f"{', '.join(map(str, row.get('seeds', [])))} | {run.seconds / 60:.1f} min |"
+                f"{', '.join(map(str, row.get('seeds', [])))} | {claim} | {run.seconds / 60:.1f} min |"
             )
     return "\n".join(lines)
 
@@ -199,9 +205,20 @@ def _plot(runs: list[BenchRun], path: Path) -> bool:
     return True
 
 
+# Log lines that libraries (vLLM, DeepSpeed, warnings) print to stdout: kept out of the page's sections.
+_LOG_LINE = re.compile(r"^(\(\w+ pid=\d+\)|\[\d{4}-\d\d-\d\d [\d:,.]+\]|(INFO|WARNING|DEBUG|ERROR)\b)")
+
+
+def report_text(output: str) -> str:
+    """A script's output without library log lines: its tables and prose."""
+    return "\n".join(line for line in output.splitlines() if not _LOG_LINE.match(line)).strip()
+
+
 def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
+    """`DAY.md` (tables, then each script's report), `DAY-learning.png` and `DAY.json` (every run, raw)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     page = out_dir / f"{day}.md"
+    (out_dir / f"{day}.json").write_text(json.dumps([run.as_dict() for run in runs], indent=1))
     plotted = _plot(runs, out_dir / f"{day}-learning.png")
     import torch
 
@@ -214,6 +231,7 @@ def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
         "| bench | status | wall time |",
         "|---|---|---|",
         *(f"| {run.name} | {run.status} | {run.seconds / 60:.1f} min |" for run in runs),
+        f"| all | | {sum(run.seconds for run in runs) / 60:.1f} min |",
         "",
         "## Learning",
         "",
@@ -226,7 +244,7 @@ def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
         "",
     ]
     for run in runs:
-        lines += [f"## {run.name} ({BENCHES[run.name].about})", "", run.output.strip(), ""]
+        lines += [f"## {run.name} ({BENCHES[run.name].about})", "", report_text(run.output), ""]
     page.write_text("\n".join(lines))
     return page
 

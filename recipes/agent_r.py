@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -28,23 +28,17 @@ from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
 
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.errors import AgentkitError
+from agentkit.mcts import SearchSettings
 from agentkit.prompts import PromptFormat
 from agentkit.revision import REVISION_THOUGHTS
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
-@dataclass
-class SearchConfig:
-    """MCTS per training task (see `agentkit.mcts.SearchSettings`); `trees_at_once` trees advance together,
-    each with its own env."""
+@dataclass(frozen=True)
+class SearchConfig(SearchSettings):
+    """MCTS per training task (`agentkit.mcts.SearchSettings`; its `seed` is offset by the run's seed and
+    the round); `trees_at_once` trees advance together, each with its own env."""
 
-    iterations: int = 4
-    exploration: float = 0.25
-    candidates: int = 4
-    max_depth: int | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 24
     trees_at_once: int = 8
     backend: Literal["hf", "vllm"] = "hf"
     threads: int | None = None
@@ -161,21 +155,12 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
     end, so a round with all three files has its complete data."""
     import random
 
-    from agentkit.mcts import Search, SearchSettings, build_trees, close_trees
+    from agentkit.mcts import Search, build_trees, close_trees
     from agentkit.revision import good_episode, good_paths, leaf_paths, locate_errors, select_pairs, splice
     from agentkit.trajectory import TrajectoryWriter
 
     s, r = config.search, config.revision
-    settings = SearchSettings(
-        iterations=s.iterations,
-        exploration=s.exploration,
-        candidates=s.candidates,
-        max_depth=s.max_depth,
-        temperature=s.temperature,
-        top_p=s.top_p,
-        max_tokens=s.max_tokens,
-        seed=config.seed + 7919 * round_index,
-    )
+    settings = replace(s, seed=s.seed + config.seed + 7919 * round_index)
     tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
     names = ("trees.jsonl", "revisions.jsonl", "good.jsonl")
     partials = [round_dir / f"{name}.partial" for name in names]

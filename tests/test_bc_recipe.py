@@ -109,6 +109,12 @@ def test_killed_run_resumes_to_the_same_adapter(common, tmp_path):
     assert moved > 1e-4, "training after the checkpoint changed nothing: the comparison would prove nothing"
     for key in expected:
         torch.testing.assert_close(resumed[key], expected[key], atol=1e-5, rtol=1e-4)
+    # The resumed run reports the whole run's loss, not the average of the few steps it ran itself.
+    unbroken_train = json.loads((reference / "metrics.json").read_text())["train"]
+    resumed_train = json.loads((broken / "metrics.json").read_text())["train"]
+    assert unbroken_train["resumed_from_step"] == 0 and resumed_train["resumed_from_step"] >= 2
+    assert 0 < resumed_train["train_loss"] < 20
+    assert [step for step, _ in resumed_train["loss_history"]] == [step for step, _ in unbroken_train["loss_history"]]
 
 
 @pytest.mark.slow

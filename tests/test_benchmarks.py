@@ -1,5 +1,7 @@
 """The bench runner: statuses, RESULT/SPEED lines, the results page and the README block."""
 
+import json
+
 import pytest
 
 from agentkit import benchmarks
@@ -10,6 +12,8 @@ import sys
 print("| a | b |\\n|---|---|\\n| 1 | 2 |")
 print({line!r})
 print("RESULT {{not json")
+print("(EngineCore pid=12) INFO 11-24 06:28:08 [core.py:133] Initializing")
+print("[2026-11-24 06:27:31,895] [WARNING] [real_accelerator.py:213] accelerator")
 sys.exit({code})
 """
 
@@ -47,8 +51,11 @@ def test_page_and_readme_carry_the_tables(bench_dir, tmp_path):
     runs = [run_bench("good", bench_dir), run_bench("missed", bench_dir)]
     page = write_page(runs, tmp_path / "results", "2026-01-02")
     text = page.read_text()
-    assert "| BC | textworld test | success | base: 0.1 | 0.7 | +0.6 | 0 |" in text
-    assert "| sft | 1.20x | >= 1.5x |" in text and "| missed | missed |" in text
+    assert "| BC | textworld test | success | base: 0.1 | 0.7 | +0.6 | 0 | met |" in text
+    assert "| sft | 1.20x | >= 1.5x |" in text and "| missed | missed |" in text and "| all | |" in text
+    assert "| 1 | 2 |" in text and "pid=12" not in text and "real_accelerator" not in text
+    saved = json.loads((tmp_path / "results" / "2026-01-02.json").read_text())
+    assert [run["status"] for run in saved] == ["ok", "missed"] and "pid=12" in saved[0]["output"]
     assert (tmp_path / "results" / "2026-01-02-learning.png").is_file()
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n## Results\n{benchmarks.README_START}\nold\n{benchmarks.README_END}\ntail\n")

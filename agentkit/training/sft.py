@@ -221,14 +221,22 @@ def train_on_episodes(
     )
     if thought_weight is not None:
         trainer.data_collator = _weighted_collator(trainer.data_collator)
+    resume = last_checkpoint(checkpoints)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))
+    history = loss_history(trainer)
+    # A resumed run's own average covers only the steps after the checkpoint (none when it was the last),
+    # so it reports the mean of the whole run's logged losses instead.
+    train_loss = result.training_loss
+    if resume is not None:
+        train_loss = sum(loss for _, loss in history) / len(history) if history else float("nan")
     return {
         "samples": dataset.num_rows,
         "samples_dropped_too_long": dropped,
         "global_steps": result.global_step,
-        "train_loss": result.training_loss,
-        "train_seconds": time.perf_counter() - started,
-        "loss_history": loss_history(trainer),
+        "train_loss": train_loss,
+        "train_seconds": time.perf_counter() - started,  # this process's share when resumed
+        "resumed_from_step": int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0,
+        "loss_history": history,
     }
