@@ -205,13 +205,14 @@ def _plot(runs: list[BenchRun], path: Path) -> bool:
     return True
 
 
-# Log lines that libraries (vLLM, DeepSpeed, warnings) print to stdout: kept out of the page's sections.
-_LOG_LINE = re.compile(r"^(\(\w+ pid=\d+\)|\[\d{4}-\d\d-\d\d [\d:,.]+\]|(INFO|WARNING|DEBUG|ERROR)\b)")
+# Log lines that libraries print to stdout (vLLM, DeepSpeed, TRL's loss dicts, progress bars): kept out of
+# the page's sections; the raw output stays in DAY.json.
+_LOG_LINE = re.compile(r"^(\(\w+ pid=\d+\)|\[\d{4}-\d\d-\d\d [\d:,.]+\]|(INFO|WARNING|DEBUG|ERROR)\b|\{')|━")
 
 
 def report_text(output: str) -> str:
     """A script's output without library log lines: its tables and prose."""
-    return "\n".join(line for line in output.splitlines() if not _LOG_LINE.match(line)).strip()
+    return "\n".join(line for line in output.splitlines() if not _LOG_LINE.search(line)).strip()
 
 
 def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:

@@ -14,6 +14,8 @@ print({line!r})
 print("RESULT {{not json")
 print("(EngineCore pid=12) INFO 11-24 06:28:08 [core.py:133] Initializing")
 print("[2026-11-24 06:27:31,895] [WARNING] [real_accelerator.py:213] accelerator")
+print("{{'loss': '1.546', 'epoch': '1'}}")
+print("eval bc ━━━━━━━━━━ 27/27 0:00:10")
 sys.exit({code})
 """
 
@@ -54,6 +56,7 @@ def test_page_and_readme_carry_the_tables(bench_dir, tmp_path):
     assert "| BC | textworld test | success | base: 0.1 | 0.7 | +0.6 | 0 | met |" in text
     assert "| sft | 1.20x | >= 1.5x |" in text and "| missed | missed |" in text and "| all | |" in text
     assert "| 1 | 2 |" in text and "pid=12" not in text and "real_accelerator" not in text
+    assert "'loss'" not in text and "27/27" not in text
     saved = json.loads((tmp_path / "results" / "2026-01-02.json").read_text())
     assert [run["status"] for run in saved] == ["ok", "missed"] and "pid=12" in saved[0]["output"]
     assert (tmp_path / "results" / "2026-01-02-learning.png").is_file()
