@@ -62,7 +62,7 @@ BENCHES: dict[str, Bench] = {
     "sft_padding": Bench(
         "sft_padding.py",
         "speed",
-        ("--steps", "8", "--rounds", "1"),
+        ("--steps", "8", "--rounds", "2"),
         about="trajectory SFT tokens/s: padding-free vs padded, peak RSS, MFU",
     ),
     "bc_textworld": Bench(

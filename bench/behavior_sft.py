@@ -15,6 +15,7 @@ otherwise the bench prints MISSED and exits non-zero.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ def run(conditioning: str, overrides: list[str]) -> dict:
     command = [sys.executable, str(ROOT / "recipes" / "behavior_sft.py"), "--config", str(CONFIG),
                f"output_dir={out}", f"conditioning={conditioning}", *overrides]
     print(f"running: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, never a resumed one
     subprocess.run(command, check=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text())
 
