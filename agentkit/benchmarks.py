@@ -273,20 +273,29 @@ def update_readme(readme: Path, runs: list[BenchRun], page: Path) -> None:
 def run_benches(
     names: list[str], out_dir: Path, readme: Path | None = None, extra: list[str] | None = None, echo=print
 ) -> list[BenchRun]:
-    """Run `names` ("all" for every bench) one after another; the page is rewritten after each."""
+    """Run `names` ("all" for every bench) one after another; the page is rewritten after each.
+
+    `all` starts the day's page afresh; named benches replace their own rows of the day's page and keep
+    the others, so re-running one bench never drops the rest of a full run.
+    """
     folder = bench_folder()
     chosen = list(BENCHES) if names == ["all"] else names
     for name in chosen:
         if name not in BENCHES:
             raise BenchError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}, all")
-    runs: list[BenchRun] = []
     day = date.today().isoformat()
+    saved = out_dir / f"{day}.json"
+    kept = {} if names == ["all"] or not saved.is_file() else {
+        run["name"]: BenchRun(**run) for run in json.loads(saved.read_text())
+    }  # fmt: skip
+    runs: list[BenchRun] = []
     page = out_dir / f"{day}.md"
     for name in chosen:
         echo(f"bench {name}: running ({BENCHES[name].about})")
         runs.append(run_bench(name, folder, extra))
         echo(f"bench {name}: {runs[-1].status} in {runs[-1].seconds / 60:.1f} min")
-        page = write_page(runs, out_dir, day)
+        kept[name] = runs[-1]
+        page = write_page([kept[n] for n in BENCHES if n in kept], out_dir, day)
     if readme is not None and names == ["all"]:
         update_readme(readme, runs, page)
     return runs

@@ -5,7 +5,16 @@ import json
 import pytest
 
 from agentkit import benchmarks
-from agentkit.benchmarks import Bench, BenchError, parse_output, result_line, run_bench, update_readme, write_page
+from agentkit.benchmarks import (
+    Bench,
+    BenchError,
+    parse_output,
+    result_line,
+    run_bench,
+    run_benches,
+    update_readme,
+    write_page,
+)
 
 SCRIPT = """
 import sys
@@ -73,3 +82,16 @@ def test_page_and_readme_carry_the_tables(bench_dir, tmp_path):
 def test_parse_output_skips_malformed_lines():
     results, speeds = parse_output('RESULT {"a": 1}\nRESULT {broken\nSPEED [1]\nnoise')
     assert results == [{"a": 1}] and speeds == [[1]]
+
+
+def test_a_named_bench_replaces_its_own_rows_of_the_days_page(bench_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmarks, "bench_folder", lambda: bench_dir)
+    out = tmp_path / "results"
+    run_benches(["good", "missed"], out, echo=lambda line: None)
+    bench_dir.joinpath("missed.py").write_text(SCRIPT.format(line=result_line("SPEED", measure="sft", ratio=1.7,
+                                                                              goal=1.5), code=0))  # fmt: skip
+    runs = run_benches(["missed"], out, echo=lambda line: None)
+    assert [run.name for run in runs] == ["missed"]
+    text = next(out.glob("*.md")).read_text()
+    assert "| good | ok |" in text and "| missed | ok |" in text and "| sft | 1.70x |" in text
+    assert "1.20x" not in text
