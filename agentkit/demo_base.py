@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.prompts import PromptFormat
+from agentkit.training.warmup import WarmStartSettings
 
 
 @dataclass
-class DemoBaseSettings:
+class DemoBaseSettings(WarmStartSettings):
     """How the demo base is pretrained (`steps` of `batch_size` sequences of at most `max_length`)."""
 
-    preset: str = "tiny"
-    episodes_per_task: int = 1
     steps: int = 400
     learning_rate: float = 2e-3
-    batch_size: int = 16
+    episodes_per_task: int = 1
     max_length: int = 512
 
     def __post_init__(self) -> None:
@@ -84,11 +83,8 @@ def build_demo_base(
         f"demo-{name}-{settings.preset}",
         texts=observations,
         chats=chats,
-        preset=settings.preset,
-        steps=settings.steps,
-        learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
         max_length=settings.max_length,
+        **settings.training(),
         seed=seed,
         cache_dir=cache_dir,
         progress=progress,

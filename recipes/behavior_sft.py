@@ -30,6 +30,7 @@ from typing import Any, Literal
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.errors import AgentkitError
 from agentkit.training.sft import LoraSettings, TrainSettings
+from agentkit.training.warmup import WarmStartSettings
 
 TASK = "arithmetic"
 
@@ -47,15 +48,11 @@ class DataSettings:
 
 
 @dataclass
-class WarmStartSettings:
+class StudentWarmStart(WarmStartSettings):
     """The student's base when `model: warm_start`: a tiny preset fully trained on the benchmark's own
     reference solutions to other training problems (neither the verbose nor the concise trace style)."""
 
-    preset: Literal["tiny", "small"] = "tiny"
     problems_per_level: int = 300
-    steps: int = 300
-    learning_rate: float = 1e-3
-    batch_size: int = 16
 
 
 @dataclass
@@ -97,7 +94,7 @@ class BehaviorSFTConfig:
     seed: int = 0
     threads: int | None = None  # torch's threads for this process (tiny models on a shared CPU run faster on 1)
     data: DataSettings = field(default_factory=DataSettings)
-    warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
+    warm_start: StudentWarmStart = field(default_factory=StudentWarmStart)
     teacher: TeacherSettings = field(default_factory=TeacherSettings)
     handbook: HandbookSettings = field(default_factory=HandbookSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -132,12 +129,9 @@ def resolve_model(config: BehaviorSFTConfig) -> str:
         warm_start(
             f"arithmetic-{config.data.style}",
             chats=chats,
-            preset=settings.preset,
-            steps=settings.steps,
-            learning_rate=settings.learning_rate,
-            batch_size=settings.batch_size,
             seed=config.seed,
             cache_dir=config.cache_dir,
+            **settings.training(),
         )
     )
 

@@ -33,6 +33,7 @@ import torch
 
 from agentkit.config import ConfigError, parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.training.sft import LoraSettings
+from agentkit.training.warmup import WarmStartSettings
 
 PAPER_K = 16  # samples per prompt in the paper
 
@@ -48,15 +49,11 @@ class DataSettings:
 
 
 @dataclass
-class WarmupSettings:
+class WarmupSettings(WarmStartSettings):
     """The SFT warm start built when `model: warmup` (cached by content, so ablations share it)."""
 
-    preset: Literal["tiny", "small"] = "tiny"
     levels: list[int] = field(default_factory=lambda: [1, 2, 3])
     per_level: int = 2000
-    steps: int = 300
-    learning_rate: float = 1e-3
-    batch_size: int = 16
     seed: int = 0
 
 
@@ -267,13 +264,10 @@ def resolve_model(config: OrealConfig) -> str:
             warm_start(
                 f"arithmetic-sft-{w.preset}",
                 chats=warmup_chats(w.levels, w.per_level, config.data.style, w.seed),
-                preset=w.preset,
-                steps=w.steps,
-                learning_rate=w.learning_rate,
-                batch_size=w.batch_size,
                 seed=w.seed,
                 cache_dir=config.cache_dir,
                 progress=False,
+                **w.training(),
             )
         )
     if config.model.startswith("preset:"):

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.training.sft import LoraSettings
+from agentkit.training.warmup import WarmStartSettings
 
 KINDS = ("verifiable", "ranking", "open")
 
@@ -67,16 +68,13 @@ class MixSettings:
 
 
 @dataclass
-class WarmupSettings:
+class WarmupSettings(WarmStartSettings):
     """The full fine-tune that teaches a fresh tiny model the formats, with the answers: gold rankings
     and rubric scores. A few hundred ranking examples teach a tiny model the reply format but little of
     the judgement (it must spot the one wrong step). `ranking_labels: random` gives random orders instead,
     so that any ranking skill at the end comes from the RL step alone."""
 
-    preset: str = "tiny"
     steps: int = 800
-    learning_rate: float = 1e-3
-    batch_size: int = 16
     arithmetic: int = 2000
     ranking: int = 600
     scoring: int = 600
@@ -225,12 +223,9 @@ def resolve_model(config: URPOConfig) -> str:
         warm_start(
             "urpo-arithmetic",
             chats=warmup_chats(config),
-            preset=settings.preset,
-            steps=settings.steps,
-            learning_rate=settings.learning_rate,
-            batch_size=settings.batch_size,
             seed=config.seed,
             cache_dir=config.cache_dir,
+            **settings.training(),
         )
     )
 

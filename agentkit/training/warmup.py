@@ -17,11 +17,31 @@ import os
 import random
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 FORMAT_VERSION = 1  # bump when the training below changes what a given input produces
+
+
+@dataclass
+class WarmStartSettings:
+    """What every warm start is sized by; a recipe's warm-start settings extend it with their data fields.
+
+    `training()` gives these four as `warm_start` keyword arguments.
+    """
+
+    preset: Literal["tiny", "small"] = "tiny"
+    steps: int = 300
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+
+    def training(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if name in _TRAINING_FIELDS}
+
+
+_TRAINING_FIELDS = ("preset", "steps", "learning_rate", "batch_size")
 
 
 def _content_hash(payload: dict[str, Any]) -> str:
