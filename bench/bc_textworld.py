@@ -53,14 +53,16 @@ def main(overrides: list[str]) -> int:
         f"\nBC ({bc['train']['samples']} decisions, {bc_seconds / 60:.1f} min) and TC ({tc['train']['samples']} "
         f"decisions, {tc_seconds / 60:.1f} min) on the same {bc['train']['demos_used']} expert demos\n"
     )
-    print("| held-out set | agent | episodes | success | 95% interval | invalid actions | repeated actions |")
-    print("|---|---|---|---|---|---|---|")
+    print("| held-out set | agent | episodes | success | 95% interval | invalid actions | repeated actions "
+          "| expert agreement |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for split, agents in rows.items():
         for name, row in agents.items():
+            agreement = row.get("expert_agreement")
             print(
                 f"| {split} | {name} | {row['episodes']} | {row['success_rate']:.1%} | "
                 f"{row['success_low']:.1%}-{row['success_high']:.1%} | {row['invalid_action_rate']:.1%} | "
-                f"{row['repeated_action_rate']:.1%} |"
+                f"{row['repeated_action_rate']:.1%} | {'-' if agreement is None else f'{agreement:.1%}'} |"
             )
     success = {split: {name: row["success_rate"] for name, row in agents.items()} for split, agents in rows.items()}
     test, hard = success["test"], success["test_hard"]
@@ -88,6 +90,12 @@ def main(overrides: list[str]) -> int:
             seeds=[0],
         )
     )
+    # Agreement with the expert on its own held-out decisions: the dense signal under the success rate.
+    for split, agents in rows.items():
+        if agents["bc"].get("expert_agreement") is not None and agents["base"].get("expert_agreement") is not None:
+            print(result_line("RESULT", method="BC", task=f"TextWorld {split}", metric="expert agreement",
+                              baseline_name="demo base", baseline=agents["base"]["expert_agreement"],
+                              result=agents["bc"]["expert_agreement"], seeds=[0]))  # fmt: skip
     claims = {
         f"BC >= {BC_TARGET:.0%} on test": test["bc"] >= BC_TARGET,
         f"BC >= base + {MARGIN:.0%} and >= random + {MARGIN:.0%}": test["bc"]

@@ -43,6 +43,7 @@ class AgentEvaluation:
     invalid_action_rate: float
     repeated_action_rate: float
     errors: int
+    expert_agreement: float | None = None  # see `expert_agreement`; None when not measured
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,14 +73,16 @@ def summarize(name: str, episodes: list[Episode]) -> AgentEvaluation:
 
 def markdown_table(rows: list[AgentEvaluation]) -> str:
     lines = [
-        "| agent | episodes | success (95% CI) | score | steps | invalid actions | repeated actions | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| agent | episodes | success (95% CI) | score | steps | invalid actions | repeated actions | errors "
+        "| expert agreement |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        agreement = "-" if r.expert_agreement is None else f"{r.expert_agreement:.1%}"
         lines.append(
             f"| {r.name} | {r.episodes} | {r.success_rate:.1%} ({r.success_low:.1%}-{r.success_high:.1%}) | "
             f"{r.mean_score:.2f} | {r.mean_steps:.1f} | {r.invalid_action_rate:.1%} | "
-            f"{r.repeated_action_rate:.1%} | {r.errors} |"
+            f"{r.repeated_action_rate:.1%} | {r.errors} | {agreement} |"
         )
     return "\n".join(lines)
 
@@ -103,6 +106,40 @@ def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
     plt.close(fig)
 
 
+def expert_decisions(episodes: list[Episode], prompt_format) -> list[tuple[list[dict[str, str]], str, list[str]]]:
+    """(prompt, the expert's command, the admissible commands) for every decision of expert `episodes`."""
+    decisions = []
+    for episode in episodes:
+        for index, turn in enumerate(episode.turns):
+            if turn.role == "assistant" and turn.action is not None:
+                admissible = episode.turns[index - 1].info.get("admissible_actions") or []
+                decisions.append((prompt_format.messages_for(episode.turns[:index]), turn.action, admissible))
+    return decisions
+
+
+def expert_agreement(agent, decisions: list[tuple[list[dict[str, str]], str, list[str]]]) -> float | None:
+    """The share of the expert's decisions the agent repeats from the expert's own states.
+
+    Success needs every step of an episode right, so a weak agent sits at 0% while it learns; agreement
+    on single decisions moves first. A model agent answers every prompt in one batch (its own sampling,
+    greedy by default); the random policy gets its expected agreement, 1 / number of admissible commands;
+    other policies are not measured (None).
+    """
+    from agentkit.policies import RandomPolicy
+    from agentkit.prompts import parse_action
+
+    if not decisions:
+        return None
+    backend = getattr(agent, "backend", None)
+    if backend is not None:
+        completions = backend.generate([prompt for prompt, _, _ in decisions], agent.sampling)
+        pairs = zip(completions, decisions, strict=True)
+        return sum(parse_action(reply.text)[1] == action for (reply,), (_, action, _) in pairs) / len(decisions)
+    if isinstance(getattr(agent, "policy", None), RandomPolicy):
+        return sum(1 / len(a) if action in a else 0.0 for _, action, a in decisions) / len(decisions)
+    return None
+
+
 def evaluate_agents(
     agents: dict[str, Callable[[], object]],
     env_factory: Callable[[], object],
@@ -112,12 +149,20 @@ def evaluate_agents(
     num_envs: int,
     prompt_format,
     prefix: str = "",
+    agreement: bool = False,
 ) -> list[AgentEvaluation]:
     """Play the same tasks with each agent (built when its turn comes, its backend closed after), writing
-    `out_dir/{prefix}{name}.jsonl` afresh, and summarise each."""
-    from agentkit.rollout.engine import rollout
+    `out_dir/{prefix}{name}.jsonl` afresh, and summarise each; with `agreement`, the env's expert plays
+    the tasks first and each agent's `expert_agreement` on those decisions is measured too."""
+    from agentkit.policies import ExpertPolicy
+    from agentkit.rollout.engine import PolicyAgent, rollout
     from agentkit.trajectory import TrajectoryWriter
 
+    decisions = []
+    if agreement:
+        expert_episodes, _ = rollout(env_factory, tasks, PolicyAgent(ExpertPolicy()), num_envs=num_envs,
+                                     prompt_format=prompt_format, description="expert decisions")  # fmt: skip
+        decisions = expert_decisions(expert_episodes, prompt_format)
     results = []
     for name, build in agents.items():
         agent = build()
@@ -133,8 +178,11 @@ def evaluate_agents(
                 writer=writer,
                 description=f"eval {name}",
             )
+        summary = summarize(name, episodes)
+        if agreement:
+            summary.expert_agreement = expert_agreement(agent, decisions)
         backend = getattr(agent, "backend", None)
         if backend is not None:
             backend.close()
-        results.append(summarize(name, episodes))
+        results.append(summary)
     return results

@@ -49,6 +49,7 @@ class EvalSettings:
     max_tokens: int = 24
     baselines: list[str] = field(default_factory=lambda: ["random", "base"])
     threads: int | None = None
+    expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
 
 
 @dataclass
@@ -185,7 +186,14 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
         factory = partial(make_env, config, split_kwargs)
         prefix = "eval_" if name == "test" else f"eval_{name}_"
         results[name] = evaluate_agents(
-            agents, factory, tasks, run_dir, num_envs=config.eval.num_envs, prompt_format=config.prompt, prefix=prefix
+            agents,
+            factory,
+            tasks,
+            run_dir,
+            num_envs=config.eval.num_envs,
+            prompt_format=config.prompt,
+            prefix=prefix,
+            agreement=config.eval.expert_agreement,
         )
     return results
 

@@ -68,6 +68,8 @@ def test_bc_run_writes_a_complete_run_folder(common, tmp_path):
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["train"]["max_steps"] == 3 and saved["env"]["train_kwargs"]["n_games"] == 4
     assert "| bc | 2 |" in (out / "report.md").read_text()
+    evaluation = json.loads((out / "metrics.json").read_text())["eval"]
+    assert 0 <= evaluation["bc"]["expert_agreement"] <= 1 and 0 < evaluation["random"]["expert_agreement"] < 1
     assert list(out.glob("checkpoints/runs/*/events.out.tfevents.*")), "no TensorBoard event file"
 
 
