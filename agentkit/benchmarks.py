@@ -276,7 +276,8 @@ def run_benches(
     """Run `names` ("all" for every bench) one after another; the page is rewritten after each.
 
     `all` starts the day's page afresh; named benches replace their own rows of the day's page and keep
-    the others, so re-running one bench never drops the rest of a full run.
+    the others, so re-running one bench never drops the rest of a full run. The README's block is rewritten
+    whenever the day's page covers every bench.
     """
     folder = bench_folder()
     chosen = list(BENCHES) if names == ["all"] else names
@@ -296,6 +297,6 @@ def run_benches(
         echo(f"bench {name}: {runs[-1].status} in {runs[-1].seconds / 60:.1f} min")
         kept[name] = runs[-1]
         page = write_page([kept[n] for n in BENCHES if n in kept], out_dir, day)
-    if readme is not None and names == ["all"]:
-        update_readme(readme, runs, page)
+    if readme is not None and all(name in kept for name in BENCHES):  # the day's page covers every bench
+        update_readme(readme, [kept[name] for name in BENCHES], page)
     return runs

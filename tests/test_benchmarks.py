@@ -86,12 +86,17 @@ def test_parse_output_skips_malformed_lines():
 
 def test_a_named_bench_replaces_its_own_rows_of_the_days_page(bench_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(benchmarks, "bench_folder", lambda: bench_dir)
-    out = tmp_path / "results"
-    run_benches(["good", "missed"], out, echo=lambda line: None)
+    out, readme = tmp_path / "results", tmp_path / "README.md"
+    readme.write_text(f"{benchmarks.README_START}\nold\n{benchmarks.README_END}\n")
+    run_benches(["good", "missed"], out, readme=readme, echo=lambda line: None)
+    assert "old" in readme.read_text(), "a page without every bench must not replace the README's block"
+    run_benches(["slow"], out, readme=readme, echo=lambda line: None)
+    assert "| sft | 1.20x |" in readme.read_text()
     bench_dir.joinpath("missed.py").write_text(SCRIPT.format(line=result_line("SPEED", measure="sft", ratio=1.7,
                                                                               goal=1.5), code=0))  # fmt: skip
-    runs = run_benches(["missed"], out, echo=lambda line: None)
+    runs = run_benches(["missed"], out, readme=readme, echo=lambda line: None)
     assert [run.name for run in runs] == ["missed"]
     text = next(out.glob("*.md")).read_text()
-    assert "| good | ok |" in text and "| missed | ok |" in text and "| sft | 1.70x |" in text
-    assert "1.20x" not in text
+    assert "| good | ok |" in text and "| missed | ok |" in text and "| slow | timeout |" in text
+    assert "| sft | 1.70x |" in text and "1.20x" not in text
+    assert "| sft | 1.70x |" in readme.read_text() and "| BC | textworld test |" in readme.read_text()
