@@ -53,6 +53,20 @@ BENCHES: dict[str, Bench] = {
         ("--games", "10", "--speed-games", "5", "--repeats", "3"),
         about="TextWorld expert/random success and env steps/s against raw TextWorld",
     ),
+    "textcraft_env": Bench(
+        "textcraft.py",
+        "speed",
+        ("--random-seeds", "3"),
+        timeout=600,
+        about="TextCraft expert/random success per crafting depth and env steps/s",
+    ),
+    "entity_deduction_env": Bench(
+        "entity_deduction.py",
+        "speed",
+        ("--seeds", "3"),
+        timeout=600,
+        about="entity deduction expert/random wins and questions per game on the test lists",
+    ),
     "rollout": Bench(
         "rollout.py",
         "speed",
