@@ -17,7 +17,7 @@ import os
 import random
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
@@ -38,10 +38,7 @@ class WarmStartSettings:
     batch_size: int = 16
 
     def training(self) -> dict[str, Any]:
-        return {name: value for name, value in asdict(self).items() if name in _TRAINING_FIELDS}
-
-
-_TRAINING_FIELDS = ("preset", "steps", "learning_rate", "batch_size")
+        return {spec.name: getattr(self, spec.name) for spec in fields(WarmStartSettings)}
 
 
 def _content_hash(payload: dict[str, Any]) -> str:
