@@ -111,6 +111,13 @@ def result_line(kind: str, **fields: Any) -> str:
     return f"{kind} {json.dumps(fields, sort_keys=True)}"
 
 
+def run_seed(run_dir: Path) -> int:
+    """The seed a recipe run used, read from the config it saved, for a RESULT line's `seeds`."""
+    import yaml
+
+    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())["seed"]
+
+
 @dataclass
 class BenchRun:
     name: str

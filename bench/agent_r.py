@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "configs" / "agent_r_textcraft.yaml"
@@ -99,7 +99,7 @@ def main(overrides: list[str]) -> None:
     fewer_loops = last["repeated_action_rate"] < start["repeated_action_rate"]
     print(f"\nsuccess gain over the BC start: {gain:+.1%} (claim: >= {MIN_GAIN:+.0%}); repeated actions "
           f"{start['repeated_action_rate']:.1%} -> {last['repeated_action_rate']:.1%} (claim: lower)")
-    seed = yaml.safe_load((OUT / "config.yaml").read_text())["seed"]
+    seed = run_seed(OUT)
     headline = {"held-out success": "success_rate", "repeated-action rate": "repeated_action_rate"}
     for metric, key in headline.items():
         print(result_line("RESULT", method=f"Agent-R ({len(rounds) - 1} rounds)", task="TextCraft depth-1",

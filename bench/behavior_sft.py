@@ -20,9 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "configs" / "behavior_sft_arithmetic.yaml"
@@ -74,7 +72,7 @@ def main(overrides: list[str]) -> int:
     for name, m in metrics.items():
         by_level = m["eval"]["student/plain"]["accuracy_by_level"]
         print(f"| {name} | " + " | ".join(f"{by_level[lv]:.2f}" for lv in levels) + " |")
-    seeds = [yaml.safe_load((OUT / RUNS["behavior-conditioned SFT"] / "config.yaml").read_text())["seed"]]
+    seeds = [run_seed(OUT / RUNS["behavior-conditioned SFT"])]
     task = f"arithmetic ({vanilla['n']} held-out problems)"
     print()
     for metric, key in (("accuracy", "accuracy"), ("mean completion tokens", "mean_completion_tokens")):

@@ -25,9 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "oreal.py"
@@ -92,7 +90,7 @@ def main(extra: list[str]) -> int:
         )
     rft, full = (results[name]["eval"]["oreal"]["pass@1"] for name in (RFT, FULL))
     begin = start["pass@1"]
-    seeds = [yaml.safe_load((OUT / VARIANTS[FULL][0] / "config.yaml").read_text())["seed"]]
+    seeds = [run_seed(OUT / VARIANTS[FULL][0])]
     task = f"arithmetic test ({start['problems']} problems)"
     print()
     print(result_line("RESULT", method=FULL, task=task, metric="pass@1", baseline_name="rejection sampling",

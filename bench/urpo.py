@@ -20,9 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
@@ -99,7 +97,7 @@ def main(argv: list[str]) -> int:
         ("URPO's held-out pass@1 is not below the verifier-only GRPO run's", passes[0] >= passes[1],
          f"{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
     ]
-    seeds = [yaml.safe_load((folder("urpo") / "config.yaml").read_text())["seed"]]
+    seeds = [run_seed(folder("urpo"))]
     print()
     print(result_line("RESULT", method="URPO", task=f"arithmetic preference pairs ({pairs} held-out)",
                       metric="referee ranking accuracy", baseline_name="start", baseline=ranking[0],

@@ -12,6 +12,7 @@ from agentkit.benchmarks import (
     result_line,
     run_bench,
     run_benches,
+    run_seed,
     update_readme,
     write_page,
 )
@@ -77,6 +78,11 @@ def test_page_and_readme_carry_the_tables(bench_dir, tmp_path):
     readme.write_text("no markers")
     with pytest.raises(BenchError, match="results:start"):
         update_readme(readme, runs, page)
+
+
+def test_run_seed_reads_the_saved_config(tmp_path):
+    (tmp_path / "config.yaml").write_text("model: demo\nseed: 7\n")
+    assert run_seed(tmp_path) == 7
 
 
 def test_parse_output_skips_malformed_lines():
