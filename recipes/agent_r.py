@@ -19,14 +19,12 @@ import json
 import shutil
 import sys
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-# The BC recipe (this script's neighbour) owns the env, evaluation and start-model settings.
-from bc import EnvSettings, EvalSettings, make_env, resolve_model, tasks_of
-
+from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, resolve_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
+from agentkit.demo_base import DemoBaseSettings
 from agentkit.errors import AgentkitError
 from agentkit.mcts import SearchSettings
 from agentkit.prompts import PromptFormat
@@ -73,6 +71,7 @@ class AgentRConfig:
     start_adapter: str | None = None  # else round 0 trains one by behaviour cloning on expert demos
     demos_per_task: int = 1
     env: EnvSettings = field(default_factory=EnvSettings)
+    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `demo`
     prompt: PromptFormat = field(default_factory=PromptFormat)
     lora: LoraSettings = field(default_factory=LoraSettings)
     bc_train: TrainSettings = field(default_factory=TrainSettings)
@@ -101,13 +100,13 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
     from agentkit.rollout.sampling import SamplingParams
     from agentkit.trajectory import read_episodes
 
-    tasks = tasks_of(config, config.env.eval_kwargs, 1, config.env.eval_limit)
+    tasks = config.env.tasks(config.env.eval_kwargs, config.seed, limit=config.env.eval_limit)
     kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     agents = {name: lambda: ModelAgent(make_backend(config.eval.backend, model, str(adapter), **kwargs), sampling)}
     (summary,) = evaluate_agents(
         agents,
-        partial(make_env, config, config.env.eval_kwargs),
+        config.env.factory(config.env.eval_kwargs),
         tasks,
         round_dir,
         num_envs=config.eval.num_envs,
@@ -125,8 +124,6 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
 
 def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> dict[str, Any]:
     """Round 0: the start adapter, trained by behaviour cloning on expert demos unless one is given."""
-    from bc import collect_demos
-
     from agentkit.training.sft import train_on_episodes
     from agentkit.trajectory import read_episodes
 
@@ -137,7 +134,15 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
     if config.start_adapter is not None:
         shutil.copytree(config.start_adapter, adapter, dirs_exist_ok=True)
     else:
-        episodes, _ = read_episodes(collect_demos(config, round_dir))  # the demos are the BC recipe's
+        demos = collect_expert_demos(
+            round_dir / "demos.jsonl",
+            config.env,
+            config.prompt,
+            seed=config.seed,
+            per_task=config.demos_per_task,
+            num_envs=config.eval.num_envs,
+        )
+        episodes, _ = read_episodes(demos)
         wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
         if not wins:
             raise AgentkitError(
@@ -161,7 +166,7 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
 
     s, r = config.search, config.revision
     settings = replace(s, seed=s.seed + config.seed + 7919 * round_index)
-    tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
+    tasks = config.env.train_tasks(config.seed)
     names = ("trees.jsonl", "revisions.jsonl", "good.jsonl")
     partials = [round_dir / f"{name}.partial" for name in names]
     for path in partials:
@@ -190,7 +195,7 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
     ):
         for start in range(0, len(tasks), s.trees_at_once):
             trees, failed = build_trees(
-                partial(make_env, config, config.env.train_kwargs), tasks[start : start + s.trees_at_once], s.max_depth
+                config.env.factory(config.env.train_kwargs), tasks[start : start + s.trees_at_once], s.max_depth
             )
             totals["failed_tasks"] += [{"task_id": task.task_id, "error": error} for task, error in failed]
             try:
@@ -315,7 +320,15 @@ def run(config: AgentRConfig, cpu: bool) -> list[dict[str, Any]]:
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    model = resolve_model(config)
+    model = resolve_model(
+        config.model,
+        env=config.env,
+        prompt=config.prompt,
+        demo_base=config.demo_base,
+        cache_dir=config.cache_dir,
+        seed=config.seed,
+        num_envs=config.eval.num_envs,
+    )
     rounds: list[dict[str, Any]] = []
     backend = None
     try:

@@ -16,40 +16,14 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from agentkit.agent_settings import EnvSettings, EvalSettings
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.prompts import PromptFormat
 from agentkit.training.sft import LoraSettings, TrainSettings
-
-
-@dataclass
-class EnvSettings:
-    """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split, whose first
-    `train_limit` / `eval_limit` tasks are used (all when None)."""
-
-    name: str = "textworld"
-    kwargs: dict[str, Any] = field(default_factory=lambda: {"game_set": "custom"})
-    train_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "train", "n_games": 40})
-    eval_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "test", "n_games": 20})
-    train_limit: int | None = None
-    eval_limit: int | None = None
-    step_timeout: float = 60.0
-    # More held-out sets, evaluated like `eval_kwargs`: name -> split kwargs (e.g. test_hard: {split: test_hard}).
-    extra_evals: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class EvalSettings:
-    backend: Literal["hf", "vllm"] = "hf"
-    num_envs: int = 8
-    max_tokens: int = 24
-    baselines: list[str] = field(default_factory=lambda: ["random", "base"])
-    threads: int | None = None
-    expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
 
 
 @dataclass
@@ -71,79 +45,37 @@ class BCConfig:
     skip_eval: bool = False
 
 
-def resolve_model(config: BCConfig) -> str:
-    """A `preset:NAME` model or the `demo` base is built once in the cache (same inputs, same model)."""
-    if config.model == "demo":
-        from agentkit.demo_base import build_demo_base
-
-        tasks = tasks_of(config, config.env.train_kwargs, 1, config.env.train_limit)
-        factory = partial(make_env, config, config.env.train_kwargs)
-        return str(
-            build_demo_base(
-                factory,
-                tasks,
-                config.prompt,
-                config.demo_base,
-                name=config.env.name,
-                cache_dir=config.cache_dir,
-                seed=config.seed,
-                num_envs=config.eval.num_envs,
-            )
-        )
-    if not config.model.startswith("preset:"):
-        return config.model
-    from agentkit.models import make_tiny_model
-
-    preset = config.model.split(":", 1)[1]
-    folder = Path(config.cache_dir) / "models" / f"{preset}-seed{config.seed}"
-    if not (folder / "config.json").is_file():
-        make_tiny_model(folder, preset=preset, seed=config.seed)
-    return str(folder)
-
-
-def make_env(config: BCConfig, split_kwargs: dict[str, Any]):
-    from agentkit.collect import build_env
-
-    return build_env(config.env.name, {**config.env.kwargs, **split_kwargs}, config.env.step_timeout)
-
-
-def tasks_of(config: BCConfig, split_kwargs: dict[str, Any], per_task: int, limit: int | None):
-    from agentkit.collect import task_ids_of
-    from agentkit.rollout.engine import Task
-
-    ids = task_ids_of(config.env.name, {**config.env.kwargs, **split_kwargs})[:limit]
-    return [Task(task_id, config.seed + 1000 * k + i) for k in range(per_task) for i, task_id in enumerate(ids)]
-
-
 def trained_folder(config: BCConfig, run_dir: Path) -> Path:
     """Where the result goes: `adapter/` for a LoRA run, `model/` for a full fine-tune."""
     return run_dir / ("model" if config.lora.full_finetune else "adapter")
 
 
 def collect_demos(config: BCConfig, run_dir: Path) -> Path:
-    """Expert episodes on every training task, written as they finish."""
-    from agentkit.policies import ExpertPolicy
-    from agentkit.rollout.engine import PolicyAgent, rollout
-    from agentkit.trajectory import TrajectoryWriter
+    """Expert episodes on every training task (kept when the run resumes)."""
+    from agentkit.agent_settings import collect_expert_demos
 
-    path = run_dir / "demos.jsonl"
-    if path.exists():
-        return path  # a resumed run keeps its demonstrations
-    tasks = tasks_of(config, config.env.train_kwargs, config.demos_per_task, config.env.train_limit)
-    partial_path = path.with_suffix(".partial.jsonl")
-    partial_path.unlink(missing_ok=True)
-    with TrajectoryWriter(partial_path) as writer:
-        rollout(
-            partial(make_env, config, config.env.train_kwargs),
-            tasks,
-            PolicyAgent(ExpertPolicy()),
-            num_envs=config.eval.num_envs,
-            prompt_format=config.prompt,
-            writer=writer,
-            description="expert demos",
-        )
-    partial_path.rename(path)
-    return path
+    return collect_expert_demos(
+        run_dir / "demos.jsonl",
+        config.env,
+        config.prompt,
+        seed=config.seed,
+        per_task=config.demos_per_task,
+        num_envs=config.eval.num_envs,
+    )
+
+
+def start_model(config: BCConfig) -> str:
+    from agentkit.agent_settings import resolve_model
+
+    return resolve_model(
+        config.model,
+        env=config.env,
+        prompt=config.prompt,
+        demo_base=config.demo_base,
+        cache_dir=config.cache_dir,
+        seed=config.seed,
+        num_envs=config.eval.num_envs,
+    )
 
 
 def train(
@@ -182,8 +114,8 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
     agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
     results = {}
     for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():
-        tasks = tasks_of(config, split_kwargs, 1, config.env.eval_limit)
-        factory = partial(make_env, config, split_kwargs)
+        tasks = config.env.tasks(split_kwargs, config.seed, limit=config.env.eval_limit)
+        factory = config.env.factory(split_kwargs)
         prefix = "eval_" if name == "test" else f"eval_{name}_"
         results[name] = evaluate_agents(
             agents,
@@ -259,7 +191,7 @@ def run(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc",
         if state.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
-        model = resolve_model(config)
+        model = start_model(config)
         demos = Path(config.demos) if config.demos else collect_demos(config, run_dir)
     training = train(config, model, demos, run_dir, cpu, thought_weight)
     if not state.is_main_process:

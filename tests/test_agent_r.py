@@ -340,3 +340,14 @@ def test_bad_config_is_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("agent_r: error: revision.alpha='high'")
+
+
+def test_config_takes_the_demo_base_like_bc():
+    from agentkit.config import parse_recipe_args
+    from tests.recipe_modules import load_recipe
+
+    recipe = load_recipe("agent_r")
+    config = parse_recipe_args(recipe.AgentRConfig, [
+        "--config", str(ROOT / "recipes" / "configs" / "agent_r_textworld.yaml"), "model=demo", "demo_base.steps=7"])
+    assert config.model == "demo" and config.demo_base.steps == 7
+    assert config.env.train_kwargs["split"] == "train"

@@ -1,0 +1,126 @@
+"""The env and evaluation sections shared by the agent recipes' configs (behavior cloning, thought cloning,
+Agent-R), and what is built from them: env factories, task lists, expert demos and the start model.
+
+They live in the library, not in one recipe, so each recipe stays a self-contained script that imports
+only `agentkit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from agentkit.demo_base import DemoBaseSettings
+from agentkit.envs.base import TextEnv
+from agentkit.prompts import PromptFormat
+from agentkit.rollout.engine import Task
+
+
+@dataclass
+class EnvSettings:
+    """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split, whose first
+    `train_limit` / `eval_limit` tasks are used (all when None)."""
+
+    name: str = "textworld"
+    kwargs: dict[str, Any] = field(default_factory=lambda: {"game_set": "custom"})
+    train_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "train", "n_games": 40})
+    eval_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "test", "n_games": 20})
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    step_timeout: float = 60.0
+    # More held-out sets, evaluated like `eval_kwargs`: name -> split kwargs (e.g. test_hard: {split: test_hard}).
+    extra_evals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def factory(self, split_kwargs: dict[str, Any]) -> Callable[[], TextEnv]:
+        """Builds one env of a split (in a child process with a step timeout unless `step_timeout` is None)."""
+        from agentkit.collect import build_env
+
+        return partial(build_env, self.name, {**self.kwargs, **split_kwargs}, self.step_timeout)
+
+    def tasks(self, split_kwargs: dict[str, Any], seed: int, per_task: int = 1, limit: int | None = None) -> list[Task]:
+        """The split's first `limit` tasks, each `per_task` times with its own episode seed."""
+        from agentkit.collect import task_ids_of
+
+        ids = task_ids_of(self.name, {**self.kwargs, **split_kwargs})[:limit]
+        return [Task(task_id, seed + 1000 * k + i) for k in range(per_task) for i, task_id in enumerate(ids)]
+
+    def train_tasks(self, seed: int, per_task: int = 1) -> list[Task]:
+        return self.tasks(self.train_kwargs, seed, per_task, self.train_limit)
+
+
+@dataclass
+class EvalSettings:
+    backend: Literal["hf", "vllm"] = "hf"
+    num_envs: int = 8
+    max_tokens: int = 24
+    baselines: list[str] = field(default_factory=lambda: ["random", "base"])
+    threads: int | None = None
+    expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
+
+
+def resolve_model(
+    model: str,
+    *,
+    env: EnvSettings,
+    prompt: PromptFormat,
+    demo_base: DemoBaseSettings,
+    cache_dir: str,
+    seed: int,
+    num_envs: int,
+) -> str:
+    """The model to start from. `preset:NAME` (random init) and `demo` (the demo base, pretrained on random
+    play in `env`'s training tasks) are built once in the cache: same inputs, same model. Anything else is
+    a local path or hub name, returned as is."""
+    if model == "demo":
+        from agentkit.demo_base import build_demo_base
+
+        folder = build_demo_base(
+            env.factory(env.train_kwargs),
+            env.train_tasks(seed),
+            prompt,
+            demo_base,
+            name=env.name,
+            cache_dir=cache_dir,
+            seed=seed,
+            num_envs=num_envs,
+        )
+        return str(folder)
+    if not model.startswith("preset:"):
+        return model
+    from agentkit.models import make_tiny_model
+
+    preset = model.split(":", 1)[1]
+    folder = Path(cache_dir) / "models" / f"{preset}-seed{seed}"
+    if not (folder / "config.json").is_file():
+        make_tiny_model(folder, preset=preset, seed=seed)
+    return str(folder)
+
+
+def collect_expert_demos(
+    path: Path, env: EnvSettings, prompt: PromptFormat, *, seed: int, per_task: int, num_envs: int
+) -> Path:
+    """Expert episodes on every training task, written as they finish to a partial file that is renamed to
+    `path` once complete. An existing `path` is kept: a resumed run keeps its demonstrations."""
+    from agentkit.policies import ExpertPolicy
+    from agentkit.rollout.engine import PolicyAgent, rollout
+    from agentkit.trajectory import TrajectoryWriter
+
+    if path.exists():
+        return path
+    partial_path = path.with_suffix(".partial.jsonl")
+    partial_path.unlink(missing_ok=True)
+    with TrajectoryWriter(partial_path) as writer:
+        rollout(
+            env.factory(env.train_kwargs),
+            env.train_tasks(seed, per_task),
+            PolicyAgent(ExpertPolicy()),
+            num_envs=num_envs,
+            prompt_format=prompt,
+            writer=writer,
+            description="expert demos",
+        )
+    partial_path.rename(path)
+    return path
