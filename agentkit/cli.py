@@ -239,7 +239,15 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
     factory = partial(build_env, args.env, env_kwargs, args.step_timeout)
-    rows = evaluate_agents(agents, factory, tasks, out, num_envs=args.num_envs, prompt_format=prompt_format)
+    rows = evaluate_agents(
+        agents,
+        factory,
+        tasks,
+        out,
+        num_envs=args.num_envs,
+        prompt_format=prompt_format,
+        agreement=args.expert_agreement,
+    )
     table = markdown_table(rows)
     (out / "results.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2))
@@ -420,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--history", type=int, default=4)
     agent_eval.add_argument("--thoughts", action="store_true")
     agent_eval.add_argument("--max-tokens", type=int, default=48)
+    agent_eval.add_argument(
+        "--expert-agreement",
+        action="store_true",
+        help="also measure each agent's agreement with the env's expert on the expert's own decisions",
+    )
     agent_eval.add_argument("--out", help="output folder (default runs/eval-agent-ENV-SPLIT)")
 
     benches = command("bench", _cmd_bench, "run the speed and learning benches and write the results page")

@@ -100,7 +100,8 @@ def main(overrides: list[str]) -> None:
     print(f"\nsuccess gain over the BC start: {gain:+.1%} (claim: >= {MIN_GAIN:+.0%}); repeated actions "
           f"{start['repeated_action_rate']:.1%} -> {last['repeated_action_rate']:.1%} (claim: lower)")
     seed = run_seed(OUT)
-    headline = {"held-out success": "success_rate", "repeated-action rate": "repeated_action_rate"}
+    headline = {"held-out success": "success_rate", "repeated-action rate": "repeated_action_rate",
+                "expert agreement": "expert_agreement"}  # fmt: skip
     for metric, key in headline.items():
         print(result_line("RESULT", method=f"Agent-R ({len(rounds) - 1} rounds)", task="TextCraft depth-1",
                           metric=metric, baseline_name="BC start", baseline=start[key], result=last[key],

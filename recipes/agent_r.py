@@ -112,6 +112,7 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
         num_envs=config.eval.num_envs,
         prompt_format=config.prompt,
         prefix="eval_",
+        agreement=config.eval.expert_agreement,
     )
     episodes, _ = read_episodes(round_dir / f"eval_{name}.jsonl")
     with_revision = [e for e in episodes if revised(e, config.revision.thoughts)]
@@ -296,18 +297,20 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
         f"k={config.search.candidates}, c={config.search.exploration}) -> revision + good trajectories -> SFT.",
         "",
         "| round | revisions | good paths | critique by model / value drop | train loss | success (95% CI) "
-        "| repeated actions | episodes with a revision (succeeded) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| repeated actions | expert agreement | episodes with a revision (succeeded) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in zip(labels, rounds, strict=True):
         search, e = r.get("search", {}), r["eval"]
         rules = search.get("critique_rules", {})
         loss = r["train"].get("train_loss")
+        agreement = e.get("expert_agreement")  # absent from rounds evaluated without it
         lines.append(
             f"| {label} | {search.get('revisions', '-')} | {search.get('good', '-')} | "
             f"{rules.get('model', '-')} / {rules.get('value_drop', '-')} | "
             f"{'-' if loss is None else f'{loss:.3f}'} | {e['success_rate']:.1%} "
             f"({e['success_low']:.1%}-{e['success_high']:.1%}) | {e['repeated_action_rate']:.1%} | "
+            f"{'-' if agreement is None else f'{agreement:.1%}'} | "
             f"{e['episodes_with_revision']} ({e['revised_then_succeeded']}) |"
         )
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

@@ -147,12 +147,15 @@ def test_eval_agent_compares_agents_in_one_table_and_chart(tmp_path, capsys):
         "depth=1",
         "--out",
         str(out),
+        "--expert-agreement",
     ]
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "| expert | 4 | 100.0% (51.0%-100.0%) |" in table and "| random | 4 |" in table
     rows = {row["name"]: row for row in json.loads((out / "results.json").read_text())}
     assert rows["expert"]["success_rate"] == 1.0 and rows["expert"]["errors"] == 0
+    assert 0 < rows["random"]["expert_agreement"] < 0.5  # its chance: 1 / number of admissible commands
+    assert rows["expert"]["expert_agreement"] is None  # only model agents and the random policy are measured
     assert (out / "success.png").stat().st_size > 0 and (out / "random.jsonl").is_file()
     assert main(["eval", "agent", "--env", "textcraft"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
