@@ -7,6 +7,7 @@ line here is paid for on every turn. The history window bounds that cost on long
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agentkit.trajectory import Turn
@@ -73,6 +74,13 @@ class PromptFormat:
             text = self.observation(turn.text, turn.info.get("admissible_actions") if latest else None)
             messages.append({"role": turn.role, "content": text if turn.role == "user" else turn.text})
         return messages
+
+    def decisions(self, turns: list[Turn]) -> Iterator[tuple[list[dict[str, str]], Turn, Turn]]:
+        """Every decision of an episode: (the prompt the agent saw, its reply turn, the observation turn it
+        answered), for training samples and for replaying an expert's choices."""
+        for index, turn in enumerate(turns):
+            if turn.role == "assistant" and index > 0:
+                yield self.messages_for(turns[:index]), turn, turns[index - 1]
 
 
 _ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)

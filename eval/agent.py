@@ -108,13 +108,12 @@ def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
 
 def expert_decisions(episodes: list[Episode], prompt_format) -> list[tuple[list[dict[str, str]], str, list[str]]]:
     """(prompt, the expert's command, the admissible commands) for every decision of expert `episodes`."""
-    decisions = []
-    for episode in episodes:
-        for index, turn in enumerate(episode.turns):
-            if turn.role == "assistant" and turn.action is not None:
-                admissible = episode.turns[index - 1].info.get("admissible_actions") or []
-                decisions.append((prompt_format.messages_for(episode.turns[:index]), turn.action, admissible))
-    return decisions
+    return [
+        (prompt, turn.action, observation.info.get("admissible_actions") or [])
+        for episode in episodes
+        for prompt, turn, observation in prompt_format.decisions(episode.turns)
+        if turn.action is not None
+    ]
 
 
 def expert_agreement(agent, decisions: list[tuple[list[dict[str, str]], str, list[str]]]) -> float | None:

@@ -123,8 +123,8 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
     is trained on is what it sees when it acts (history window and admissible commands included).
     """
     samples = []
-    for index, turn in enumerate(episode.turns):
-        if turn.role != "assistant" or not turn.loss:
+    for prompt, turn, _ in prompt_format.decisions(episode.turns):
+        if not turn.loss:
             continue
         reply = {"role": "assistant", "content": turn.text, "loss": True}
         if turn.token_ids is not None:
@@ -132,7 +132,7 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
         action_line = turn.text.rfind("Action:")
         if turn.thought and action_line > 0:
             reply["thought_chars"] = action_line  # the `Thought: ...` lines before the action
-        samples.append([*prompt_format.messages_for(episode.turns[:index]), reply])
+        samples.append([*prompt, reply])
     return samples
 
 
