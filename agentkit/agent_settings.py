@@ -16,6 +16,7 @@ from typing import Any, Literal
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat
+from agentkit.rollout.admissible import ActionSpace
 from agentkit.rollout.engine import Task
 
 
@@ -59,6 +60,9 @@ class EvalSettings:
     baselines: list[str] = field(default_factory=lambda: ["random", "base"])
     threads: int | None = None
     expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
+    # `text`: the model writes its command; `admissible`: it picks among the env's admissible commands by
+    # its probability of each (every action valid; `agentkit.rollout.admissible`).
+    action_space: ActionSpace = "text"
 
 
 def resolve_model(

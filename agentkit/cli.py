@@ -227,11 +227,13 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
         sampling = SamplingParams(max_tokens=args.max_tokens)
         options = _backend_options(args)
         if not args.no_base:
-            agents["base"] = lambda: ModelAgent(make_backend(args.backend, args.model, **options), sampling)
+            agents["base"] = lambda: ModelAgent(
+                make_backend(args.backend, args.model, **options), sampling, args.action_space
+            )
         for adapter in args.adapter:
             name, _, path = adapter.rpartition("=") if "=" in adapter else (Path(adapter).name, "", adapter)
             agents[name] = lambda path=path: ModelAgent(
-                make_backend(args.backend, args.model, path, **options), sampling
+                make_backend(args.backend, args.model, path, **options), sampling, args.action_space
             )
     if not agents:
         raise AgentkitError("nothing to evaluate: give --model (with --adapter ...) and/or --baseline")
@@ -428,6 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--history", type=int, default=4)
     agent_eval.add_argument("--thoughts", action="store_true")
     agent_eval.add_argument("--max-tokens", type=int, default=48)
+    agent_eval.add_argument(
+        "--action-space",
+        choices=["text", "admissible"],
+        default="text",
+        help="text: models write their command; admissible: they pick among the env's admissible commands",
+    )
     agent_eval.add_argument(
         "--expert-agreement",
         action="store_true",

@@ -23,6 +23,7 @@ from typing import Any
 
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat, parse_action
+from agentkit.rollout.admissible import ACTION_SPACES, ActionSpace, choose_replies
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.engine import INVALID_REPLY, Task
 from agentkit.rollout.sampling import SamplingParams
@@ -37,6 +38,8 @@ class SearchSettings:
     candidates: replies sampled per expansion (k); duplicates are merged.
     max_depth: a path ends after this many actions (None: the env's step limit).
     temperature, top_p, max_tokens: sampling of expansions and simulations.
+    action_space: `text` samples free replies; `admissible` draws each from the node's admissible commands
+        by the policy's probability of it (`agentkit.rollout.admissible`).
     seed: sampling seed (each generate call draws from seed + its call number).
     """
 
@@ -48,6 +51,7 @@ class SearchSettings:
     top_p: float = 1.0
     max_tokens: int = 24
     seed: int = 0
+    action_space: ActionSpace = "text"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "candidates"):
@@ -57,6 +61,8 @@ class SearchSettings:
             raise ValueError(f"max_depth={self.max_depth!r} must be None or an int >= 1")
         if self.exploration < 0:
             raise ValueError(f"exploration={self.exploration!r} must be >= 0")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"action_space={self.action_space!r} must be one of {', '.join(ACTION_SPACES)}")
 
 
 @dataclass
@@ -319,6 +325,9 @@ class Search:
         self.generate_calls += 1
         prompts = [self.prompt_format.messages_for(tree.episode(node, "", self.prompt_format).turns)
                    for tree, node in trees_nodes]
+        if s.action_space == "admissible":
+            admissible = [node.transition.info.get("admissible_actions") for _, node in trees_nodes]
+            return choose_replies(self.backend, prompts, admissible, self.prompt_format, params)
         return self.backend.generate(prompts, params)
 
     def _expand(self, targets: list[tuple[Tree, Node]]) -> list[tuple[Tree, Node]]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agentkit.prompts import PromptFormat
 from agentkit.trajectory import Episode
 
 
@@ -116,24 +117,27 @@ def expert_decisions(episodes: list[Episode], prompt_format) -> list[tuple[list[
     ]
 
 
-def expert_agreement(agent, decisions: list[tuple[list[dict[str, str]], str, list[str]]]) -> float | None:
+def expert_agreement(
+    agent, decisions: list[tuple[list[dict[str, str]], str, list[str]]], prompt_format: PromptFormat
+) -> float | None:
     """The share of the expert's decisions the agent repeats from the expert's own states.
 
     Success needs every step of an episode right, so a weak agent sits at 0% while it learns; agreement
     on single decisions moves first. A model agent answers every prompt in one batch (its own sampling,
-    greedy by default); the random policy gets its expected agreement, 1 / number of admissible commands;
+    greedy by default, and its own action space); the random policy gets its expected agreement, 1 / number of admissible commands;
     other policies are not measured (None).
     """
     from agentkit.policies import RandomPolicy
     from agentkit.prompts import parse_action
+    from agentkit.rollout.engine import ModelAgent
 
     if not decisions:
         return None
-    backend = getattr(agent, "backend", None)
-    if backend is not None:
-        completions = backend.generate([prompt for prompt, _, _ in decisions], agent.sampling)
+    if isinstance(agent, ModelAgent):
+        prompts, _, admissible = zip(*decisions, strict=True)
+        completions = agent.complete(list(prompts), list(admissible), prompt_format)
         pairs = zip(completions, decisions, strict=True)
-        return sum(parse_action(reply.text)[1] == action for (reply,), (_, action, _) in pairs) / len(decisions)
+        return sum(parse_action(reply.text)[1] == action for reply, (_, action, _) in pairs) / len(decisions)
     if isinstance(getattr(agent, "policy", None), RandomPolicy):
         return sum(1 / len(a) if action in a else 0.0 for _, action, a in decisions) / len(decisions)
     return None
@@ -179,7 +183,7 @@ def evaluate_agents(
             )
         summary = summarize(name, episodes)
         if agreement:
-            summary.expert_agreement = expert_agreement(agent, decisions)
+            summary.expert_agreement = expert_agreement(agent, decisions, prompt_format)
         backend = getattr(agent, "backend", None)
         if backend is not None:
             backend.close()

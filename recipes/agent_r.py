@@ -19,6 +19,7 @@ import json
 import shutil
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,7 +104,8 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
     tasks = config.env.tasks(config.env.eval_kwargs, config.seed, limit=config.env.eval_limit)
     kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
-    agents = {name: lambda: ModelAgent(make_backend(config.eval.backend, model, str(adapter), **kwargs), sampling)}
+    backend = partial(make_backend, config.eval.backend, model, str(adapter), **kwargs)
+    agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space)}
     (summary,) = evaluate_agents(
         agents,
         config.env.factory(config.env.eval_kwargs),

@@ -102,16 +102,17 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
     from agentkit.rollout.sampling import SamplingParams
 
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
+    space = config.eval.action_space
     backend_kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     agents = {}
     if "random" in config.eval.baselines:
         agents["random"] = lambda: PolicyAgent(RandomPolicy(config.seed))
     if "base" in config.eval.baselines:
-        agents["base"] = lambda: ModelAgent(make_backend(config.eval.backend, model, **backend_kwargs), sampling)
+        agents["base"] = lambda: ModelAgent(make_backend(config.eval.backend, model, **backend_kwargs), sampling, space)
     trained = str(trained_folder(config, run_dir))
     # A LoRA run samples the base model with its adapter; a full fine-tune is a model of its own.
     tuned = (trained, None) if config.lora.full_finetune else (model, trained)
-    agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling)
+    agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling, space)
     results = {}
     for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():
         tasks = config.env.tasks(split_kwargs, config.seed, limit=config.env.eval_limit)

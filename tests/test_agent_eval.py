@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from agentkit.eval.agent import summarize, wilson_interval
@@ -44,26 +46,100 @@ def decisions_of(replies_and_menus):
 def test_random_policy_agreement_is_its_chance_of_picking_the_experts_command():
     from agentkit.eval.agent import expert_agreement
     from agentkit.policies import RandomPolicy
+    from agentkit.prompts import PromptFormat
     from agentkit.rollout.engine import PolicyAgent
 
     decisions = decisions_of([("go north", ["go north", "look"]), ("take key", ["take key", "go south", "look", "x"])])
     assert [action for _, action, _ in decisions] == ["go north", "take key"]
     assert decisions[1][0][-1]["content"].startswith("After go north.")  # the prompt is the expert's own state
-    assert expert_agreement(PolicyAgent(RandomPolicy(0)), decisions) == pytest.approx((1 / 2 + 1 / 4) / 2)
-    assert expert_agreement(PolicyAgent(RandomPolicy(0)), []) is None
+    random_agent = PolicyAgent(RandomPolicy(0))
+    assert expert_agreement(random_agent, decisions, PromptFormat()) == pytest.approx((1 / 2 + 1 / 4) / 2)
+    assert expert_agreement(random_agent, [], PromptFormat()) is None
 
 
-def test_model_agreement_counts_the_replies_that_name_the_experts_command(tmp_path):
+@pytest.fixture(scope="module")
+def always_north(tmp_path_factory):
+    """A tiny model taught to answer "Action: go north" to anything, so what it says is known."""
+    from agentkit.training.warmup import warm_start
+
+    chats = [[{"role": "user", "content": f"room {i}"}, {"role": "assistant", "content": "Action: go north"}]
+             for i in range(32)]  # fmt: skip
+    cache = tmp_path_factory.mktemp("always-north")
+    return str(warm_start("always-north", chats=chats, steps=40, learning_rate=3e-3, cache_dir=cache, progress=False))
+
+
+def test_model_agreement_counts_the_replies_that_name_the_experts_command(always_north):
     from agentkit.eval.agent import expert_agreement
+    from agentkit.prompts import PromptFormat
     from agentkit.rollout.engine import ModelAgent
     from agentkit.rollout.hf_backend import HFBackend
     from agentkit.rollout.sampling import SamplingParams
-    from agentkit.training.warmup import warm_start
 
-    # A tiny model taught to answer "Action: go north" to anything, so what it says is known.
-    chats = [[{"role": "user", "content": f"room {i}"}, {"role": "assistant", "content": "Action: go north"}]
-             for i in range(32)]  # fmt: skip
-    model = warm_start("always-north", chats=chats, steps=40, learning_rate=3e-3, cache_dir=tmp_path, progress=False)
-    agent = ModelAgent(HFBackend(str(model)), SamplingParams(max_tokens=8))
+    agent = ModelAgent(HFBackend(always_north), SamplingParams(max_tokens=8))
     decisions = decisions_of([(action, [action, "look"]) for action in ["go north", "look", "go north", "take key"]])
-    assert expert_agreement(agent, decisions) == pytest.approx(0.5)
+    assert expert_agreement(agent, decisions, PromptFormat()) == pytest.approx(0.5)
+
+
+def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(always_north):
+    import torch
+
+    from agentkit.rollout.backend import reply_token_ids
+    from agentkit.rollout.hf_backend import HFBackend
+
+    backend = HFBackend(always_north, batch_size=2)  # three replies: two batches, the second one padded
+    prompt = [{"role": "user", "content": "room 7"}]
+    replies = ["Action: go north", "Action: look", "Action: take the small key from the table"]
+    (scores,) = backend.score([prompt], [replies])
+    assert max(range(3), key=scores.__getitem__) == 0 and all(s < 0 for s in scores)
+    prompt_ids, answer = reply_token_ids(backend.tokenizer, prompt, replies[2])
+    assert answer[-1] == backend.tokenizer.eos_token_id  # the end of the reply is part of its probability
+    with torch.inference_mode():
+        logits = backend.model(input_ids=torch.tensor([prompt_ids + answer])).logits[0].log_softmax(-1)
+    by_hand = sum(logits[len(prompt_ids) - 1 + t, token].item() for t, token in enumerate(answer))
+    assert scores[2] == pytest.approx(by_hand, abs=1e-4)
+
+
+def test_admissible_action_space_only_names_listed_commands(always_north):
+    from agentkit.eval.agent import expert_agreement
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.engine import ModelAgent
+    from agentkit.rollout.hf_backend import HFBackend
+    from agentkit.rollout.sampling import SamplingParams
+
+    backend = HFBackend(always_north)
+    greedy = ModelAgent(backend, SamplingParams(), action_space="admissible")
+    decisions = decisions_of([(action, [action, "look"]) for action in ["go north", "look", "go north", "take key"]])
+    # "go north" is taken wherever it is listed (2 of 2) and never named where it is not.
+    assert expert_agreement(greedy, decisions, PromptFormat()) >= 0.75
+    prompts = [[{"role": "user", "content": "hall"}]] * 3
+    menus = [["go north", "look"], ["look", "take key"], None]  # the last has no list: generated as text
+    replies = greedy.complete(prompts, menus, PromptFormat())
+    assert replies[0].text == "Action: go north" and replies[1].text in ("Action: look", "Action: take key")
+    assert replies[2].text.startswith("Action: go north")
+    sampled = ModelAgent(backend, SamplingParams(temperature=5.0, seed=3), action_space="admissible")
+    menu = ["go north", "look", "take key"]
+    texts = {reply.text for reply in sampled.complete([prompts[0]] * 30, [menu] * 30, PromptFormat())}
+    assert len(texts) >= 2 and texts <= {f"Action: {command}" for command in menu}  # hot: not only the best
+    with pytest.raises(ValueError, match="prompt.thoughts=false"):
+        greedy.complete(prompts[:1], menus[:1], PromptFormat(thoughts=True))
+    with pytest.raises(ValueError, match="action_space='menu'"):
+        ModelAgent(backend, action_space="menu")
+
+
+def test_draw_follows_the_softmax_of_the_scores_and_top_p():
+    import random
+
+    from agentkit.rollout.admissible import draw
+    from agentkit.rollout.sampling import SamplingParams
+
+    scores = [0.0, -1.0, -5.0]
+    assert draw(scores, SamplingParams(), random.Random(0)) == 0
+    rng = random.Random(0)
+    counts = [0, 0, 0]
+    for _ in range(4000):
+        counts[draw(scores, SamplingParams(temperature=1.0), rng)] += 1
+    expected = [1 / (1 + math.e**-1 + math.e**-5), math.e**-1 / (1 + math.e**-1 + math.e**-5)]
+    assert counts[0] / 4000 == pytest.approx(expected[0], abs=0.03)
+    assert counts[1] / 4000 == pytest.approx(expected[1], abs=0.03)
+    # top_p 0.7 keeps only the best command (its mass alone is ~0.73).
+    assert {draw(scores, SamplingParams(temperature=1.0, top_p=0.7), rng) for _ in range(200)} == {0}

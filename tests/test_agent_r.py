@@ -191,6 +191,21 @@ def test_search_batches_every_tree_into_one_generate_per_phase():
         assert len(tree_from_dict(record).nodes) == len(tree.nodes)  # the run viewer reads it
 
 
+def test_admissible_search_expands_only_listed_commands(tiny_model_dir):
+    from agentkit.rollout.hf_backend import HFBackend
+
+    trees, _ = build_trees(lambda: make("textcraft", **ENV_KWARGS), [TASK], 2)
+    settings = SearchSettings(iterations=2, candidates=3, max_depth=2, action_space="admissible")
+    Search(HFBackend(str(tiny_model_dir), threads=1), PromptFormat(), settings).run(trees)
+    for tree in trees:
+        assert len(tree.nodes) > 2
+        for node in tree.nodes[1:]:
+            listed = tree.nodes[node.parent].transition.info["admissible_actions"]
+            assert node.action in listed and node.transition.error is None
+    with pytest.raises(ValueError, match="action_space='menu'"):
+        SearchSettings(action_space="menu")
+
+
 def test_a_task_whose_env_fails_to_reset_is_reported_not_raised():
     trees, failed = build_trees(lambda: make("textcraft", **ENV_KWARGS), [Task("no_such_goal", 0)], 3)
     assert trees == [] and failed[0][0].task_id == "no_such_goal" and "no_such_goal" in failed[0][1]

@@ -117,3 +117,31 @@ def test_benchmark_eval_gives_the_same_per_item_results_as_hf(vllm_backend, tiny
         results[name] = Path(summary["results"]).read_text().splitlines()
     assert len(results["hf"]) == 6
     assert results["vllm"] == results["hf"]
+
+
+def test_scores_of_admissible_commands_match_hf_and_an_admissible_rollout_is_identical(
+    vllm_backend, tiny_model_dir, adapter, textworld
+):
+    """`score` gives HF's log-probabilities, so a greedy admissible-command policy plays the same games."""
+    prompts = HELLO * 2
+    replies = [["Action: take red key", "Action: go north", "Action: look"], ["Action: open the kitchen door"]]
+    hf = HFBackend(str(tiny_model_dir), adapter=str(adapter), threads=1)
+    ours, theirs = vllm_backend.score(prompts, replies), hf.score(prompts, replies)
+    assert [len(row) for row in ours] == [3, 1]
+    assert sum(ours, []) == pytest.approx(sum(theirs, []), abs=1e-3)
+    kwargs, tasks = textworld
+    runs = {}
+    for backend in (vllm_backend, hf):
+        runs[backend.name], stats = rollout(
+            lambda: make("textworld", **kwargs),
+            tasks,
+            ModelAgent(backend, SamplingParams(), action_space="admissible"),
+            num_envs=4,
+            prompt_format=PromptFormat(history=2),
+            progress=False,
+        )
+        assert stats.errors == 0 and stats.invalid_actions == 0  # every command was admissible
+    for mine, hf_episode in zip(runs["vllm"], runs["hf"], strict=True):
+        assert [t.action for t in mine.turns if t.role == "assistant"] == [
+            t.action for t in hf_episode.turns if t.role == "assistant"
+        ]

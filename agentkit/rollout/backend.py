@@ -22,6 +22,12 @@ class Backend(ABC):
         """`params.n` completions for each prompt, in prompt order. A failure confined to one prompt is
         returned as `Completion.failed(...)` for that prompt; it does not raise."""
 
+    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+        """The log-probability the model gives each of `replies[i]` as its whole answer to `prompts[i]`
+        (the reply's tokens and its end-of-turn token). A policy over a fixed set of actions, such as an
+        env's admissible commands, is built on it."""
+        raise AgentkitError(f"the {self.name} backend cannot score replies; use the hf or vllm backend")
+
     def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)
         """Release the engine or connections."""
 
@@ -36,6 +42,20 @@ def prompt_token_ids(tokenizer, messages: Messages) -> list[int]:
     """The prompt as every in-process backend feeds it: the chat template with the generation prompt."""
     plain = [{"role": m["role"], "content": m["content"]} for m in messages]
     return tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_dict=True)["input_ids"]
+
+
+def reply_token_ids(tokenizer, messages: Messages, reply: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, reply ids): the ids the model is trained on for `reply` as the assistant's answer,
+    up to and including the end-of-turn token, read off the chat template."""
+    prompt = prompt_token_ids(tokenizer, messages)
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    full = tokenizer.apply_chat_template([*plain, {"role": "assistant", "content": reply}], return_dict=True)
+    ids = full["input_ids"]
+    if ids[: len(prompt)] != prompt:
+        raise AgentkitError("the chat template renders a prompt differently once a reply follows it")
+    answer = ids[len(prompt) :]
+    eos = tokenizer.eos_token_id
+    return prompt, answer[: answer.index(eos) + 1] if eos in answer else answer
 
 
 def make_backend(kind: str, model: str, adapter: str | None = None, **kwargs) -> Backend:

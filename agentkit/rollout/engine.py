@@ -16,8 +16,9 @@ from typing import Any
 
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat, parse_action
-from agentkit.rollout.backend import Backend
-from agentkit.rollout.sampling import SamplingParams
+from agentkit.rollout.admissible import ACTION_SPACES, ActionSpace, choose_replies
+from agentkit.rollout.backend import Backend, Messages
+from agentkit.rollout.sampling import Completion, SamplingParams
 from agentkit.trajectory import Episode, TrajectoryWriter, Turn
 
 INVALID_REPLY = "Invalid reply: no command found. Answer with `Action: <command>`."
@@ -64,19 +65,37 @@ class Agent:
 
 
 class ModelAgent(Agent):
-    """A language model behind a backend: one `generate` call per turn for every live episode."""
+    """A language model behind a backend: one batched call per turn for every live episode.
 
-    def __init__(self, backend: Backend, sampling: SamplingParams | None = None):
+    `action_space="text"` generates the reply; `"admissible"` draws it from the env's admissible commands
+    by the model's probability of each (`agentkit.rollout.admissible`).
+    """
+
+    def __init__(self, backend: Backend, sampling: SamplingParams | None = None, action_space: ActionSpace = "text"):
         self.backend = backend
         self.sampling = sampling or SamplingParams()
         if self.sampling.n != 1:
             raise ValueError(f"an acting agent samples one reply per turn; got n={self.sampling.n}")
+        if action_space not in ACTION_SPACES:
+            raise ValueError(f"action_space={action_space!r} must be one of {', '.join(ACTION_SPACES)}")
+        self.action_space = action_space
         self.name = f"model:{backend.name}"
+
+    def complete(
+        self, prompts: list[Messages], admissible: list[list[str] | None], prompt_format: PromptFormat
+    ) -> list[Completion]:
+        """One reply per prompt, in this agent's action space."""
+        if self.action_space == "admissible":
+            batches = choose_replies(self.backend, prompts, admissible, prompt_format, self.sampling)
+        else:
+            batches = self.backend.generate(prompts, self.sampling)
+        return [completion for (completion,) in batches]
 
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
         prompts = [prompt_format.messages_for(slot.episode.turns) for slot in slots]
+        admissible = [slot.info.get("admissible_actions") for slot in slots]
         replies = []
-        for (completion,) in self.backend.generate(prompts, self.sampling):
+        for completion in self.complete(prompts, admissible, prompt_format):
             thought, action = parse_action(completion.text)
             replies.append(
                 Reply(completion.text, action, thought, completion.token_ids, completion.logprobs, completion.error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged, tensors_digest
-from agentkit.rollout.backend import Backend, Messages, prompt_token_ids
+from agentkit.rollout.backend import Backend, Messages, prompt_token_ids, reply_token_ids
 from agentkit.rollout.sampling import Completion, SamplingParams
 
 
@@ -94,3 +94,29 @@ class HFBackend(Backend):
         for start in range(0, len(ids), self.batch_size):
             results += self._generate_batch(ids[start : start + self.batch_size], params)
         return results
+
+    @torch.inference_mode()
+    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+        if self.adapter is not None:
+            check_unchanged(self.adapter)
+        pairs = [
+            (row, reply_token_ids(self.tokenizer, messages, reply))
+            for row, (messages, options) in enumerate(zip(prompts, replies, strict=True))
+            for reply in options
+        ]
+        totals: list[float] = []
+        for start in range(0, len(pairs), self.batch_size):
+            batch = [prompt + answer for _, (prompt, answer) in pairs[start : start + self.batch_size]]
+            width = max(len(ids) for ids in batch)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch])
+            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch])
+            logprobs = self.model(input_ids=input_ids, attention_mask=attention).logits.float().log_softmax(-1)
+            for k, (_, (prompt, answer)) in enumerate(pairs[start : start + self.batch_size]):
+                # Position t predicts token t + 1: the answer's tokens are predicted from len(prompt) - 1 on.
+                positions = torch.arange(len(prompt) - 1, len(prompt) + len(answer) - 1)
+                totals.append(logprobs[k, positions, torch.tensor(answer)].sum().item())
+        scores: list[list[float]] = [[] for _ in prompts]
+        for (row, _), total in zip(pairs, totals, strict=True):
+            scores[row].append(total)
+        return scores

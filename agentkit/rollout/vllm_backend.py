@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged
-from agentkit.rollout.backend import Backend, Messages, prompt_token_ids
+from agentkit.rollout.backend import Backend, Messages, prompt_token_ids, reply_token_ids
 from agentkit.rollout.sampling import Completion, SamplingParams
 
 
@@ -128,6 +128,26 @@ class VLLMBackend(Backend):
                 completions.append(Completion(text, ids, logprobs or None, reason))
             results.append(completions)
         return results
+
+    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+        """Each prompt + reply as one prompt of a one-token request with `prompt_logprobs`; the engine's
+        prefix cache computes a shared prompt once."""
+        from vllm import SamplingParams as VLLMSamplingParams
+        from vllm.inputs import TokensPrompt
+
+        pairs = [
+            (row, reply_token_ids(self.tokenizer, messages, reply))
+            for row, (messages, options) in enumerate(zip(prompts, replies, strict=True))
+            for reply in options
+        ]
+        inputs = [TokensPrompt(prompt_token_ids=prompt + answer) for _, (prompt, answer) in pairs]
+        sampling = VLLMSamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        outputs = self.llm.generate(inputs, sampling, lora_request=self._lora_request(), use_tqdm=False)
+        scores: list[list[float]] = [[] for _ in prompts]
+        for (row, (prompt, answer)), output in zip(pairs, outputs, strict=True):
+            steps = output.prompt_logprobs[len(prompt) : len(prompt) + len(answer)]
+            scores[row].append(sum(step[token].logprob for step, token in zip(steps, answer, strict=True)))
+        return scores
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
