@@ -124,8 +124,8 @@ def expert_agreement(
 
     Success needs every step of an episode right, so a weak agent sits at 0% while it learns; agreement
     on single decisions moves first. A model agent answers every prompt in one batch (its own sampling,
-    greedy by default, and its own action space); the random policy gets its expected agreement, 1 / number of admissible commands;
-    other policies are not measured (None).
+    greedy by default, and its own action space); the random policy gets its expected agreement,
+    1 / number of admissible commands; other policies are not measured (None).
     """
     from agentkit.policies import RandomPolicy
     from agentkit.prompts import parse_action
