@@ -86,17 +86,18 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
     from agentkit.rollout.backend import reply_token_ids
     from agentkit.rollout.hf_backend import HFBackend
 
-    backend = HFBackend(always_north, batch_size=2)  # three replies: two batches, the second one padded
+    backend = HFBackend(always_north)
     prompt = [{"role": "user", "content": "room 7"}]
     replies = ["Action: go north", "Action: look", "Action: take the small key from the table"]
     (scores,) = backend.score([prompt], [replies])
     assert max(range(3), key=scores.__getitem__) == 0 and all(s < 0 for s in scores)
-    prompt_ids, answer = reply_token_ids(backend.tokenizer, prompt, replies[2])
-    assert answer[-1] == backend.tokenizer.eos_token_id  # the end of the reply is part of its probability
-    with torch.inference_mode():
-        logits = backend.model(input_ids=torch.tensor([prompt_ids + answer])).logits[0].log_softmax(-1)
-    by_hand = sum(logits[len(prompt_ids) - 1 + t, token].item() for t, token in enumerate(answer))
-    assert scores[2] == pytest.approx(by_hand, abs=1e-4)
+    for reply, score in zip(replies, scores, strict=True):  # replies of different lengths: padded together
+        prompt_ids, answer = reply_token_ids(backend.tokenizer, prompt, reply)
+        assert answer[-1] == backend.tokenizer.eos_token_id  # the end of the reply is part of its probability
+        with torch.inference_mode():
+            logits = backend.model(input_ids=torch.tensor([prompt_ids + answer])).logits[0].log_softmax(-1)
+        by_hand = sum(logits[len(prompt_ids) - 1 + t, token].item() for t, token in enumerate(answer))
+        assert score == pytest.approx(by_hand, abs=1e-4)
 
 
 def test_admissible_action_space_only_names_listed_commands(always_north):

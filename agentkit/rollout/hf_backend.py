@@ -97,26 +97,33 @@ class HFBackend(Backend):
 
     @torch.inference_mode()
     def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+        """Per prompt, one forward pass over the prompt, then all its replies in one batch on copies of
+        the prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
         if self.adapter is not None:
             check_unchanged(self.adapter)
-        pairs = [
-            (row, reply_token_ids(self.tokenizer, messages, reply))
-            for row, (messages, options) in enumerate(zip(prompts, replies, strict=True))
-            for reply in options
-        ]
-        totals: list[float] = []
-        for start in range(0, len(pairs), self.batch_size):
-            batch = [prompt + answer for _, (prompt, answer) in pairs[start : start + self.batch_size]]
-            width = max(len(ids) for ids in batch)
-            pad = self.tokenizer.pad_token_id
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch])
-            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch])
-            logprobs = self.model(input_ids=input_ids, attention_mask=attention).logits.float().log_softmax(-1)
-            for k, (_, (prompt, answer)) in enumerate(pairs[start : start + self.batch_size]):
-                # Position t predicts token t + 1: the answer's tokens are predicted from len(prompt) - 1 on.
-                positions = torch.arange(len(prompt) - 1, len(prompt) + len(answer) - 1)
-                totals.append(logprobs[k, positions, torch.tensor(answer)].sum().item())
-        scores: list[list[float]] = [[] for _ in prompts]
-        for (row, _), total in zip(pairs, totals, strict=True):
-            scores[row].append(total)
-        return scores
+        return [self._score_one(messages, options) for messages, options in zip(prompts, replies, strict=True)]
+
+    def _score_one(self, messages: Messages, replies: list[str]) -> list[float]:
+        if not replies:
+            return []
+        encoded = [reply_token_ids(self.tokenizer, messages, reply) for reply in replies]
+        prompt, answers = encoded[0][0], [answer for _, answer in encoded]
+        out = self.model(input_ids=torch.tensor([prompt]), use_cache=True)
+        first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
+        totals = [first[answer[0]].item() for answer in answers]
+        width = max(len(answer) for answer in answers) - 1
+        if width == 0:
+            return totals
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(len(answers))
+        pad = self.tokenizer.pad_token_id
+        # Each answer but its last token is fed after the prompt; right padding keeps real positions exact.
+        rest = [answer[:-1] + [pad] * (width - len(answer) + 1) for answer in answers]
+        mask = [[1] * (len(prompt) + len(answer) - 1) + [0] * (width - len(answer) + 1) for answer in answers]
+        logits = self.model(
+            input_ids=torch.tensor(rest), attention_mask=torch.tensor(mask), past_key_values=cache
+        ).logits.float().log_softmax(-1)
+        for k, answer in enumerate(answers):
+            steps = torch.arange(len(answer) - 1)
+            totals[k] += logits[k, steps, torch.tensor(answer[1:])].sum().item()
+        return totals
