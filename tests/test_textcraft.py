@@ -278,3 +278,11 @@ def test_truncation_at_max_steps(table_env):
         assert table_env.step("inventory")[3] is False
     _, reward, terminated, truncated, info = table_env.step("inventory")
     assert (reward, terminated, truncated, info["won"]) == (0.0, False, True, False)
+
+
+def test_admissible_gets_carry_the_amounts_the_listed_recipes_take():
+    env = TextCraftEnv(split="train", depth=1)
+    _, info = env.reset(seed=0, options={"task_id": "acacia_wood"})
+    assert "craft 3 acacia wood using 4 acacia log" in info["admissible_actions"]
+    assert "get 4 acacia log" in info["admissible_actions"]  # the expert's own first command
+    assert env.expert_action() == "get 4 acacia log"

@@ -3,8 +3,10 @@
 In the spirit of TextCraft (Prasad et al., ADaPT) but implemented here over `recipes.RecipeBook`: the
 first observation lists the crafting commands of the goal's recipe tree mixed with distractors that use
 the same ingredients, in an order fixed by the seed. Actions: `get N ITEM` (raw items only),
-`craft N ITEM using N ITEM, N ITEM` and `inventory`. Crafting may apply a recipe several times at once
-(`craft 8 stick using 4 oak planks`); a tag in a command (`2 planks`) accepts any of its items.
+`craft N ITEM using N ITEM, N ITEM` and `inventory`; the admissible commands are the listed crafting
+commands, `get N ITEM` for each raw ingredient and amount they take, and `inventory`. Crafting may
+apply a recipe several times at once (`craft 8 stick using 4 oak planks`); a tag in a command
+(`2 planks`) accepts any of its items.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ class TextCraftEnv(TextEnv):
                            f"depth={self.depth!r}); see task_ids()")
         self._goal, self._inventory, self._steps, self._done = task_id, Counter(), 0, False
         commands, listed = self._listing(task_id)
-        raw = {i for r in listed for slot, _ in r.inputs for i in slot.items if i in self.book.raw}
-        self._admissible = commands + [f"get 1 {display(i)}" for i in sorted(raw)] + ["inventory"]
+        # A raw ingredient is listed with each amount a listed recipe takes (`get 4 acacia log` for
+        # `craft 3 acacia wood using 4 acacia log`), so the list holds the commands a plan is made of.
+        gets = {(i, n) for r in listed for slot, n in r.inputs for i in slot.items if i in self.book.raw}
+        self._admissible = commands + [f"get {n} {display(i)}" for i, n in sorted(gets)] + ["inventory"]
         groups = sorted({slot.name: slot for r in listed for slot, _ in r.inputs if slot.is_group}.items())
         lines = ["Crafting commands:", *commands]
         if groups:
