@@ -5,7 +5,8 @@ that writes its command token by token often writes one that is not among them, 
 state; scoring each admissible command as the model's whole reply and drawing from those scores keeps
 every action valid and lets any model, however weak, act on the state it sees. This is how classic
 text-game agents choose (e.g. DRRN scores the admissible commands), and how a language-model policy is
-searched over a finite action set. Prompts without a list are answered by ordinary generation.
+searched over a finite action set. Prompts without a list are answered by ordinary generation; with
+thoughts, the model writes its thought and the command is drawn given it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import random
 from typing import Literal
 
-from agentkit.prompts import PromptFormat
+from agentkit.prompts import PromptFormat, parse_action
 from agentkit.rollout.backend import Backend, Messages
 from agentkit.rollout.sampling import Completion, SamplingParams
 
@@ -48,20 +49,27 @@ def choose_replies(
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt, each `prompt_format.reply(command)` for a command drawn from that
     prompt's admissible commands by the model's probability of the reply. One `score` call covers every
-    prompt with a list; the others go to one `generate` call."""
-    if prompt_format.thoughts:
-        raise ValueError("action_space=admissible scores bare `Action:` replies; it needs prompt.thoughts=false")
+    prompt with a list; the others go to one `generate` call.
+
+    With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
+    drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
+    """
     listed = [i for i, commands in enumerate(admissible) if commands]
     free = [i for i, commands in enumerate(admissible) if not commands]
     results: list[list[Completion]] = [[] for _ in prompts]
-    if free:
-        for i, completions in zip(free, backend.generate([prompts[i] for i in free], params), strict=True):
-            results[i] = completions
-    if listed:
-        replies = [[prompt_format.reply(command) for command in admissible[i]] for i in listed]
-        scores = backend.score([prompts[i] for i in listed], replies)
-        rng = random.Random(params.seed)
-        for i, options, row in zip(listed, replies, scores, strict=True):
-            picks = [draw(row, params, rng) for _ in range(params.n)]
-            results[i] = [Completion(options[k]) for k in picks]
+    generated = backend.generate([prompts[i] for i in free + listed], params) if free or prompt_format.thoughts else []
+    for i, completions in zip(free, generated, strict=False):
+        results[i] = completions
+    if not listed:
+        return results
+    # One scoring row per (prompt, reply): n rows per prompt with thoughts (one per thought), else one.
+    rows = [(i, None) for i in listed]
+    if prompt_format.thoughts:
+        rows = [(i, parse_action(c.text)[0]) for i, cs in zip(listed, generated[len(free) :], strict=True) for c in cs]
+    replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
+    scores = backend.score([prompts[i] for i, _ in rows], replies)
+    rng = random.Random(params.seed)
+    per_row = 1 if prompt_format.thoughts else params.n
+    for (i, _), options, row in zip(rows, replies, scores, strict=True):
+        results[i] += [Completion(options[draw(row, params, rng)]) for _ in range(per_row)]
     return results
