@@ -60,8 +60,8 @@ class EvalSettings:
     baselines: list[str] = field(default_factory=lambda: ["random", "base"])
     threads: int | None = None
     expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
-    # `text`: the model writes its command; `admissible`: it picks among the env's admissible commands by
-    # its probability of each (every action valid; `agentkit.rollout.admissible`).
+    # `text`: the model writes its command; `admissible` (`admissible_sum`): it picks among the env's
+    # admissible commands by its log-probability of each, per token (whole); every action is valid.
     action_space: ActionSpace = "text"
 
 

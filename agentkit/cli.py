@@ -432,9 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--max-tokens", type=int, default=48)
     agent_eval.add_argument(
         "--action-space",
-        choices=["text", "admissible"],
+        choices=["text", "admissible", "admissible_sum"],
         default="text",
-        help="text: models write their command; admissible: they pick among the env's admissible commands",
+        help="text: models write their command; admissible(_sum): they pick among the env's admissible "
+        "commands by their log-probability per token (or whole)",
     )
     agent_eval.add_argument(
         "--expert-agreement",

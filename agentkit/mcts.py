@@ -38,8 +38,9 @@ class SearchSettings:
     candidates: replies sampled per expansion (k); duplicates are merged.
     max_depth: a path ends after this many actions (None: the env's step limit).
     temperature, top_p, max_tokens: sampling of expansions and simulations.
-    action_space: `text` samples free replies; `admissible` draws each from the node's admissible commands
-        by the policy's probability of it (`agentkit.rollout.admissible`).
+    action_space: `text` samples free replies; `admissible` / `admissible_sum` draw each from the node's
+        admissible commands by the policy's log-probability of it, per token or whole
+        (`agentkit.rollout.admissible`).
     seed: sampling seed (each generate call draws from seed + its call number).
     """
 
@@ -325,9 +326,9 @@ class Search:
         self.generate_calls += 1
         prompts = [self.prompt_format.messages_for(tree.episode(node, "", self.prompt_format).turns)
                    for tree, node in trees_nodes]
-        if s.action_space == "admissible":
+        if s.action_space != "text":
             admissible = [node.transition.info.get("admissible_actions") for _, node in trees_nodes]
-            return choose_replies(self.backend, prompts, admissible, self.prompt_format, params)
+            return choose_replies(self.backend, prompts, admissible, self.prompt_format, params, s.action_space)
         return self.backend.generate(prompts, params)
 
     def _expand(self, targets: list[tuple[Tree, Node]]) -> list[tuple[Tree, Node]]:

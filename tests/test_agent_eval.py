@@ -98,6 +98,9 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
             logits = backend.model(input_ids=torch.tensor([prompt_ids + answer])).logits[0].log_softmax(-1)
         by_hand = sum(logits[len(prompt_ids) - 1 + t, token].item() for t, token in enumerate(answer))
         assert score == pytest.approx(by_hand, abs=1e-4)
+    per_token = backend.score([prompt], [replies], per_token=True)[0]
+    lengths = [len(reply_token_ids(backend.tokenizer, prompt, reply)[1]) for reply in replies]
+    assert per_token == pytest.approx([score / n for score, n in zip(scores, lengths, strict=True)], abs=1e-5)
 
 
 def test_admissible_action_space_only_names_listed_commands(always_north):

@@ -19,8 +19,12 @@ from agentkit.prompts import PromptFormat, parse_action
 from agentkit.rollout.backend import Backend, Messages
 from agentkit.rollout.sampling import Completion, SamplingParams
 
-ActionSpace = Literal["text", "admissible"]
-ACTION_SPACES = ("text", "admissible")
+# `admissible` ranks commands by their mean log-probability per token, as multiple-choice evaluations
+# normalise by length (lm-eval-harness's acc_norm); `admissible_sum` by the whole reply's log-probability,
+# the policy's own distribution, which a weak model bends towards the shortest command (a tiny TextCraft
+# model that ranks by the sum picks `inventory` at every step).
+ActionSpace = Literal["text", "admissible", "admissible_sum"]
+ACTION_SPACES = ("text", "admissible", "admissible_sum")
 
 
 def draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int:
@@ -46,9 +50,11 @@ def choose_replies(
     admissible: list[list[str] | None],
     prompt_format: PromptFormat,
     params: SamplingParams,
+    action_space: ActionSpace = "admissible",
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt, each `prompt_format.reply(command)` for a command drawn from that
-    prompt's admissible commands by the model's probability of the reply. One `score` call covers every
+    prompt's admissible commands by the model's log-probability of the reply (per token or whole, by
+    `action_space`). One `score` call covers every
     prompt with a list; the others go to one `generate` call.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
@@ -67,7 +73,7 @@ def choose_replies(
     if prompt_format.thoughts:
         rows = [(i, parse_action(c.text)[0]) for i, cs in zip(listed, generated[len(free) :], strict=True) for c in cs]
     replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
-    scores = backend.score([prompts[i] for i, _ in rows], replies)
+    scores = backend.score([prompts[i] for i, _ in rows], replies, per_token=action_space == "admissible")
     rng = random.Random(params.seed)
     per_row = 1 if prompt_format.thoughts else params.n
     for (i, _), options, row in zip(rows, replies, scores, strict=True):

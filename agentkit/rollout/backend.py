@@ -22,10 +22,10 @@ class Backend(ABC):
         """`params.n` completions for each prompt, in prompt order. A failure confined to one prompt is
         returned as `Completion.failed(...)` for that prompt; it does not raise."""
 
-    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
         """The log-probability the model gives each of `replies[i]` as its whole answer to `prompts[i]`
-        (the reply's tokens and its end-of-turn token). A policy over a fixed set of actions, such as an
-        env's admissible commands, is built on it."""
+        (the reply's tokens and its end-of-turn token), or its mean per token with `per_token`. A policy
+        over a fixed set of actions, such as an env's admissible commands, is built on it."""
         raise AgentkitError(f"the {self.name} backend cannot score replies; use the hf or vllm backend")
 
     def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)

@@ -85,8 +85,8 @@ class ModelAgent(Agent):
         self, prompts: list[Messages], admissible: list[list[str] | None], prompt_format: PromptFormat
     ) -> list[Completion]:
         """One reply per prompt, in this agent's action space."""
-        if self.action_space == "admissible":
-            batches = choose_replies(self.backend, prompts, admissible, prompt_format, self.sampling)
+        if self.action_space != "text":
+            batches = choose_replies(self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space)
         else:
             batches = self.backend.generate(prompts, self.sampling)
         return [completion for (completion,) in batches]

@@ -96,18 +96,19 @@ class HFBackend(Backend):
         return results
 
     @torch.inference_mode()
-    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
         """Per prompt, one forward pass over the prompt, then all its replies in one batch on copies of
         the prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
         if self.adapter is not None:
             check_unchanged(self.adapter)
-        return [self._score_one(messages, options) for messages, options in zip(prompts, replies, strict=True)]
+        scores = []
+        for messages, options in zip(prompts, replies, strict=True):
+            answers = [reply_token_ids(self.tokenizer, messages, reply) for reply in options]
+            totals = self._score_one(answers[0][0], [answer for _, answer in answers]) if answers else []
+            scores.append([t / len(a) if per_token else t for t, (_, a) in zip(totals, answers, strict=True)])
+        return scores
 
-    def _score_one(self, messages: Messages, replies: list[str]) -> list[float]:
-        if not replies:
-            return []
-        encoded = [reply_token_ids(self.tokenizer, messages, reply) for reply in replies]
-        prompt, answers = encoded[0][0], [answer for _, answer in encoded]
+    def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:
         out = self.model(input_ids=torch.tensor([prompt]), use_cache=True)
         first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
         totals = [first[answer[0]].item() for answer in answers]

@@ -129,7 +129,7 @@ class VLLMBackend(Backend):
             results.append(completions)
         return results
 
-    def score(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[float]]:
+    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
         """Each prompt + reply as one prompt of a one-token request with `prompt_logprobs`; the engine's
         prefix cache computes a shared prompt once."""
         from vllm import SamplingParams as VLLMSamplingParams
@@ -146,7 +146,8 @@ class VLLMBackend(Backend):
         scores: list[list[float]] = [[] for _ in prompts]
         for (row, (prompt, answer)), output in zip(pairs, outputs, strict=True):
             steps = output.prompt_logprobs[len(prompt) : len(prompt) + len(answer)]
-            scores[row].append(sum(step[token].logprob for step, token in zip(steps, answer, strict=True)))
+            total = sum(step[token].logprob for step, token in zip(steps, answer, strict=True))
+            scores[row].append(total / len(answer) if per_token else total)
         return scores
 
     def close(self) -> None:
