@@ -54,8 +54,8 @@ def choose_replies(
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt, each `prompt_format.reply(command)` for a command drawn from that
     prompt's admissible commands by the model's log-probability of the reply (per token or whole, by
-    `action_space`). One `score` call covers every
-    prompt with a list; the others go to one `generate` call.
+    `action_space`). One `score` call covers every prompt with a list; the others go to one `generate`
+    call.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
@@ -63,7 +63,8 @@ def choose_replies(
     listed = [i for i, commands in enumerate(admissible) if commands]
     free = [i for i, commands in enumerate(admissible) if not commands]
     results: list[list[Completion]] = [[] for _ in prompts]
-    generated = backend.generate([prompts[i] for i in free + listed], params) if free or prompt_format.thoughts else []
+    to_generate = free + (listed if prompt_format.thoughts else [])  # with thoughts: each listed prompt's thought
+    generated = backend.generate([prompts[i] for i in to_generate], params) if to_generate else []
     for i, completions in zip(free, generated, strict=False):
         results[i] = completions
     if not listed:
