@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.envs.base import TextEnv
@@ -65,31 +65,36 @@ class EvalSettings:
     action_space: ActionSpace = "text"
 
 
-def resolve_model(
-    model: str,
-    *,
-    env: EnvSettings,
-    prompt: PromptFormat,
-    demo_base: DemoBaseSettings,
-    cache_dir: str,
-    seed: int,
-    num_envs: int,
-) -> str:
+class AgentRecipeConfig(Protocol):
+    """The fields of an agent recipe's config that the functions below read (BC, TC and Agent-R have them)."""
+
+    model: str
+    cache_dir: str
+    seed: int
+    demos_per_task: int
+    env: EnvSettings
+    prompt: PromptFormat
+    demo_base: DemoBaseSettings
+    eval: EvalSettings
+
+
+def start_model(config: AgentRecipeConfig) -> str:
     """The model to start from. `preset:NAME` (random init) and `demo` (the demo base, pretrained on random
-    play in `env`'s training tasks) are built once in the cache: same inputs, same model. Anything else is
-    a local path or hub name, returned as is."""
+    play in the env's training tasks) are built once in the cache: same inputs, same model. Anything else
+    is a local path or hub name, returned as is."""
+    model, env = config.model, config.env
     if model == "demo":
         from agentkit.demo_base import build_demo_base
 
         folder = build_demo_base(
             env.factory(env.train_kwargs),
-            env.train_tasks(seed),
-            prompt,
-            demo_base,
+            env.train_tasks(config.seed),
+            config.prompt,
+            config.demo_base,
             name=env.name,
-            cache_dir=cache_dir,
-            seed=seed,
-            num_envs=num_envs,
+            cache_dir=config.cache_dir,
+            seed=config.seed,
+            num_envs=config.eval.num_envs,
         )
         return str(folder)
     if not model.startswith("preset:"):
@@ -97,15 +102,13 @@ def resolve_model(
     from agentkit.models import make_tiny_model
 
     preset = model.split(":", 1)[1]
-    folder = Path(cache_dir) / "models" / f"{preset}-seed{seed}"
+    folder = Path(config.cache_dir) / "models" / f"{preset}-seed{config.seed}"
     if not (folder / "config.json").is_file():
-        make_tiny_model(folder, preset=preset, seed=seed)
+        make_tiny_model(folder, preset=preset, seed=config.seed)
     return str(folder)
 
 
-def collect_expert_demos(
-    path: Path, env: EnvSettings, prompt: PromptFormat, *, seed: int, per_task: int, num_envs: int
-) -> Path:
+def collect_expert_demos(config: AgentRecipeConfig, path: Path) -> Path:
     """Expert episodes on every training task, written as they finish to a partial file that is renamed to
     `path` once complete. An existing `path` is kept: a resumed run keeps its demonstrations."""
     from agentkit.policies import ExpertPolicy
@@ -116,13 +119,14 @@ def collect_expert_demos(
         return path
     partial_path = path.with_suffix(".partial.jsonl")
     partial_path.unlink(missing_ok=True)
+    env = config.env
     with TrajectoryWriter(partial_path) as writer:
         rollout(
             env.factory(env.train_kwargs),
-            env.train_tasks(seed, per_task),
+            env.train_tasks(config.seed, config.demos_per_task),
             PolicyAgent(ExpertPolicy()),
-            num_envs=num_envs,
-            prompt_format=prompt,
+            num_envs=config.eval.num_envs,
+            prompt_format=config.prompt,
             writer=writer,
             description="expert demos",
         )

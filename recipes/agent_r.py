@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, resolve_model
+from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.errors import AgentkitError
@@ -137,15 +137,7 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
     if config.start_adapter is not None:
         shutil.copytree(config.start_adapter, adapter, dirs_exist_ok=True)
     else:
-        demos = collect_expert_demos(
-            round_dir / "demos.jsonl",
-            config.env,
-            config.prompt,
-            seed=config.seed,
-            per_task=config.demos_per_task,
-            num_envs=config.eval.num_envs,
-        )
-        episodes, _ = read_episodes(demos)
+        episodes, _ = read_episodes(collect_expert_demos(config, round_dir / "demos.jsonl"))
         wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
         if not wins:
             raise AgentkitError(
@@ -325,15 +317,7 @@ def run(config: AgentRConfig, cpu: bool) -> list[dict[str, Any]]:
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    model = resolve_model(
-        config.model,
-        env=config.env,
-        prompt=config.prompt,
-        demo_base=config.demo_base,
-        cache_dir=config.cache_dir,
-        seed=config.seed,
-        num_envs=config.eval.num_envs,
-    )
+    model = start_model(config)
     rounds: list[dict[str, Any]] = []
     backend = None
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentkit.agent_settings import EnvSettings, EvalSettings
+from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.prompts import PromptFormat
@@ -48,34 +48,6 @@ class BCConfig:
 def trained_folder(config: BCConfig, run_dir: Path) -> Path:
     """Where the result goes: `adapter/` for a LoRA run, `model/` for a full fine-tune."""
     return run_dir / ("model" if config.lora.full_finetune else "adapter")
-
-
-def collect_demos(config: BCConfig, run_dir: Path) -> Path:
-    """Expert episodes on every training task (kept when the run resumes)."""
-    from agentkit.agent_settings import collect_expert_demos
-
-    return collect_expert_demos(
-        run_dir / "demos.jsonl",
-        config.env,
-        config.prompt,
-        seed=config.seed,
-        per_task=config.demos_per_task,
-        num_envs=config.eval.num_envs,
-    )
-
-
-def start_model(config: BCConfig) -> str:
-    from agentkit.agent_settings import resolve_model
-
-    return resolve_model(
-        config.model,
-        env=config.env,
-        prompt=config.prompt,
-        demo_base=config.demo_base,
-        cache_dir=config.cache_dir,
-        seed=config.seed,
-        num_envs=config.eval.num_envs,
-    )
 
 
 def train(
@@ -193,7 +165,7 @@ def run(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc",
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
         model = start_model(config)
-        demos = Path(config.demos) if config.demos else collect_demos(config, run_dir)
+        demos = Path(config.demos) if config.demos else collect_expert_demos(config, run_dir / "demos.jsonl")
     training = train(config, model, demos, run_dir, cpu, thought_weight)
     if not state.is_main_process:
         return
