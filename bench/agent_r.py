@@ -5,7 +5,8 @@
 Runs `recipes/agent_r.py` (textcraft, depth-1 goals, fixed seeds) on a warm-started tiny model (fully
 trained on random-play transcripts of the training goals: the game's language and command format, no
 expert strategy; cached). Round 0 trains a BC adapter on one expert demo per training goal, then 2 Agent-R
-rounds search, splice and train. Prints one markdown table
+rounds search, splice and train; search and evaluation draw commands from the admissible list (the
+config's `action_space`). Prints one markdown table
 (BC start and each round on the same held-out goals and seeds) and checks the claim: after 2 rounds held-out
 success is at least 5 points above the BC start and the repeated-action rate is lower. Prints MISSED and
 exits 1 when it is not.
@@ -37,8 +38,8 @@ SETTINGS = [
     "bc_train.learning_rate=0.01",
     "bc_train.batch_size=8",
     "bc_train.padding_free=false",
-    "train.max_steps=10",
-    "train.learning_rate=0.002",
+    "train.max_steps=40",
+    "train.learning_rate=0.005",
     "train.batch_size=8",
     "train.padding_free=false",
     "search.iterations=4",
