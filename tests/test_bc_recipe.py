@@ -121,7 +121,8 @@ def test_killed_run_resumes_to_the_same_adapter(common, tmp_path):
 
 @pytest.mark.slow
 def test_bc_trains_on_textcraft_unchanged(tmp_path):
-    """The same recipe file on another env family: only the config differs."""
+    """The same recipe file on another env family: only the config differs. Here the agents are evaluated
+    over the admissible commands: every command the adapter sends is one the env listed."""
     out = tmp_path / "textcraft"
     config = ROOT / "recipes" / "configs" / "bc_textcraft.yaml"
     command = [
@@ -138,12 +139,19 @@ def test_bc_trains_on_textcraft_unchanged(tmp_path):
         "train.batch_size=4",
         "eval.baselines=[random]",
         "eval.max_tokens=8",
+        "eval.action_space=admissible",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["demos_used"] == 8 and metrics["train"]["global_steps"] == 3
     assert set(metrics["eval"]) == {"random", "bc"} and metrics["eval"]["bc"]["episodes"] == 3
+    episodes, _ = read_episodes(out / "eval_bc.jsonl")
+    for episode in episodes:
+        turns = episode.turns
+        sent = [(turn.action, turns[i - 1].info["admissible_actions"]) for i, turn in enumerate(turns)
+                if turn.role == "assistant"]  # fmt: skip
+        assert sent and all(action in listed for action, listed in sent)
 
 
 @pytest.mark.slow

@@ -159,3 +159,19 @@ def test_eval_agent_compares_agents_in_one_table_and_chart(tmp_path, capsys):
     assert (out / "success.png").stat().st_size > 0 and (out / "random.jsonl").is_file()
     assert main(["eval", "agent", "--env", "textcraft"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_eval_agent_admissible_action_space_sends_only_listed_commands(tmp_path, tiny_model_dir):
+    from agentkit.trajectory import read_episodes
+
+    out = tmp_path / "eval"
+    argv = ["eval", "agent", "--env", "textcraft", "--env-arg", "depth=1", "--env-arg", "max_steps=3",
+            "--episodes", "2", "--model", str(tiny_model_dir), "--backend", "hf", "--action-space", "admissible",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    episodes, _ = read_episodes(out / "base.jsonl")
+    for episode in episodes:
+        turns = episode.turns
+        for index, turn in enumerate(turns):
+            if turn.role == "assistant":
+                assert turn.action in turns[index - 1].info["admissible_actions"]
