@@ -23,7 +23,7 @@ from typing import Any
 
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat, parse_action
-from agentkit.rollout.admissible import ACTION_SPACES, ActionSpace, choose_replies
+from agentkit.rollout.admissible import ActionSpace, check_action_space, sample_replies
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.engine import INVALID_REPLY, Task
 from agentkit.rollout.sampling import SamplingParams
@@ -62,8 +62,7 @@ class SearchSettings:
             raise ValueError(f"max_depth={self.max_depth!r} must be None or an int >= 1")
         if self.exploration < 0:
             raise ValueError(f"exploration={self.exploration!r} must be >= 0")
-        if self.action_space not in ACTION_SPACES:
-            raise ValueError(f"action_space={self.action_space!r} must be one of {', '.join(ACTION_SPACES)}")
+        check_action_space(self.action_space)
 
 
 @dataclass
@@ -326,10 +325,8 @@ class Search:
         self.generate_calls += 1
         prompts = [self.prompt_format.messages_for(tree.episode(node, "", self.prompt_format).turns)
                    for tree, node in trees_nodes]
-        if s.action_space != "text":
-            admissible = [node.transition.info.get("admissible_actions") for _, node in trees_nodes]
-            return choose_replies(self.backend, prompts, admissible, self.prompt_format, params, s.action_space)
-        return self.backend.generate(prompts, params)
+        admissible = [node.transition.info.get("admissible_actions") for _, node in trees_nodes]
+        return sample_replies(self.backend, prompts, admissible, self.prompt_format, params, s.action_space)
 
     def _expand(self, targets: list[tuple[Tree, Node]]) -> list[tuple[Tree, Node]]:
         """Sample k replies at every target node (one batch) and return the child each simulation starts at."""

@@ -27,6 +27,11 @@ ActionSpace = Literal["text", "admissible", "admissible_sum"]
 ACTION_SPACES = ("text", "admissible", "admissible_sum")
 
 
+def check_action_space(value: str) -> None:
+    if value not in ACTION_SPACES:
+        raise ValueError(f"action_space={value!r} must be one of {', '.join(ACTION_SPACES)}")
+
+
 def draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int:
     """An index: the best score when greedy, else a draw from softmax(scores / temperature) cut to the
     smallest set whose mass reaches `top_p`."""
@@ -44,7 +49,7 @@ def draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int
     return rng.choices(kept, weights=[weights[i] for i in kept])[0]
 
 
-def choose_replies(
+def sample_replies(
     backend: Backend,
     prompts: list[Messages],
     admissible: list[list[str] | None],
@@ -52,14 +57,16 @@ def choose_replies(
     params: SamplingParams,
     action_space: ActionSpace = "admissible",
 ) -> list[list[Completion]]:
-    """`params.n` replies per prompt, each `prompt_format.reply(command)` for a command drawn from that
-    prompt's admissible commands by the model's log-probability of the reply (per token or whole, by
-    `action_space`). One `score` call covers every prompt with a list; the others go to one `generate`
-    call.
+    """`params.n` replies per prompt. `text`: generated. Otherwise each is `prompt_format.reply(command)`
+    for a command drawn from that prompt's admissible commands by the model's log-probability of the
+    reply (per token or whole, by `action_space`). One `score` call covers every prompt with a list; the
+    others go to one `generate` call.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
     """
+    if action_space == "text":
+        return backend.generate(prompts, params)
     listed = [i for i, commands in enumerate(admissible) if commands]
     free = [i for i, commands in enumerate(admissible) if not commands]
     results: list[list[Completion]] = [[] for _ in prompts]

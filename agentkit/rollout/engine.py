@@ -16,7 +16,7 @@ from typing import Any
 
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat, parse_action
-from agentkit.rollout.admissible import ACTION_SPACES, ActionSpace, choose_replies
+from agentkit.rollout.admissible import ActionSpace, check_action_space, sample_replies
 from agentkit.rollout.backend import Backend, Messages
 from agentkit.rollout.sampling import Completion, SamplingParams
 from agentkit.trajectory import Episode, TrajectoryWriter, Turn
@@ -76,8 +76,7 @@ class ModelAgent(Agent):
         self.sampling = sampling or SamplingParams()
         if self.sampling.n != 1:
             raise ValueError(f"an acting agent samples one reply per turn; got n={self.sampling.n}")
-        if action_space not in ACTION_SPACES:
-            raise ValueError(f"action_space={action_space!r} must be one of {', '.join(ACTION_SPACES)}")
+        check_action_space(action_space)
         self.action_space = action_space
         self.name = f"model:{backend.name}"
 
@@ -85,10 +84,7 @@ class ModelAgent(Agent):
         self, prompts: list[Messages], admissible: list[list[str] | None], prompt_format: PromptFormat
     ) -> list[Completion]:
         """One reply per prompt, in this agent's action space."""
-        if self.action_space != "text":
-            batches = choose_replies(self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space)
-        else:
-            batches = self.backend.generate(prompts, self.sampling)
+        batches = sample_replies(self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space)
         return [completion for (completion,) in batches]
 
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
