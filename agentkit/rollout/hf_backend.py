@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged, tensors_digest
@@ -13,7 +15,7 @@ class HFBackend(Backend):
     """Args:
     model: a local model folder or hub name.
     adapter: a PEFT LoRA adapter folder to sample with.
-    batch_size: prompts per `generate` call (memory bound).
+    batch_size: prompts per `generate` call, replies per scoring pass (memory bound).
     dtype: the weights' dtype (float32 on CPU: bf16 is several times slower there).
     threads: torch's intra-op threads for this process (tiny models on a loaded CPU run far faster on one).
     """
@@ -112,19 +114,21 @@ class HFBackend(Backend):
         out = self.model(input_ids=torch.tensor([prompt]), use_cache=True)
         first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
         totals = [first[answer[0]].item() for answer in answers]
-        width = max(len(answer) for answer in answers) - 1
-        if width == 0:
-            return totals
-        cache = out.past_key_values
-        cache.batch_repeat_interleave(len(answers))
-        pad = self.tokenizer.pad_token_id
-        # Each answer but its last token is fed after the prompt; right padding keeps real positions exact.
-        rest = [answer[:-1] + [pad] * (width - len(answer) + 1) for answer in answers]
-        mask = [[1] * (len(prompt) + len(answer) - 1) + [0] * (width - len(answer) + 1) for answer in answers]
-        logits = self.model(
-            input_ids=torch.tensor(rest), attention_mask=torch.tensor(mask), past_key_values=cache
-        ).logits.float().log_softmax(-1)
-        for k, answer in enumerate(answers):
-            steps = torch.arange(len(answer) - 1)
-            totals[k] += logits[k, steps, torch.tensor(answer[1:])].sum().item()
+        for start in range(0, len(answers), self.batch_size):  # `batch_size` replies per pass bound memory
+            chunk = answers[start : start + self.batch_size]
+            width = max(len(answer) for answer in chunk) - 1
+            if width == 0:
+                continue
+            cache = copy.deepcopy(out.past_key_values)
+            cache.batch_repeat_interleave(len(chunk))
+            pad = self.tokenizer.pad_token_id
+            # Each answer but its last token follows the prompt; right padding keeps real positions exact.
+            rest = [answer[:-1] + [pad] * (width - len(answer) + 1) for answer in chunk]
+            mask = [[1] * (len(prompt) + len(answer) - 1) + [0] * (width - len(answer) + 1) for answer in chunk]
+            logits = self.model(
+                input_ids=torch.tensor(rest), attention_mask=torch.tensor(mask), past_key_values=cache
+            ).logits.float().log_softmax(-1)
+            for k, answer in enumerate(chunk):
+                steps = torch.arange(len(answer) - 1)
+                totals[start + k] += logits[k, steps, torch.tensor(answer[1:])].sum().item()
         return totals
