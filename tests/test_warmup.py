@@ -56,10 +56,20 @@ def test_chats_train_only_the_replies_and_texts_every_token(base):
     _, folder = base
     tokenizer = load_tokenizer(folder)
     chat = [{"role": "user", "content": "Question: 1 plus 2?"}, {"role": "assistant", "content": "#### 3"}]
-    text_example, chat_example = _examples(tokenizer, ["Answer: 3"], [chat], 64)
+    (text_example, chat_example), dropped = _examples(tokenizer, ["Answer: 3"], [chat], 64)
     assert text_example["labels"] == text_example["input_ids"]
     trained = tokenizer.decode([t for t in chat_example["labels"] if t != -100])
     assert trained == "#### 3<|im_end|>"
+    assert dropped == 0
+
+
+def test_chats_longer_than_max_length_are_counted_not_cut(base):
+    _, folder = base
+    tokenizer = load_tokenizer(folder)
+    short = [{"role": "user", "content": "1 plus 2?"}, {"role": "assistant", "content": "3"}]
+    long = [{"role": "user", "content": " ".join(["one plus two"] * 40)}, {"role": "assistant", "content": "3"}]
+    examples, dropped = _examples(tokenizer, [], [short, long], 32)
+    assert dropped == 1 and len(examples) == 1 and len(examples[0]["input_ids"]) <= 32
 
 
 def test_bad_settings_are_clear_errors(tmp_path):

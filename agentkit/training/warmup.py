@@ -16,6 +16,7 @@ import math
 import os
 import random
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
@@ -45,8 +46,14 @@ def _content_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _examples(tokenizer, texts: Sequence[str], chats: Sequence[list[dict]], max_length: int) -> list[dict]:
-    """Texts packed into `max_length` blocks (loss on every token); chats one each (loss on replies)."""
+def _examples(
+    tokenizer, texts: Sequence[str], chats: Sequence[list[dict]], max_length: int
+) -> tuple[list[dict], int]:
+    """Texts packed into `max_length` blocks (loss on every token); chats one each (loss on replies).
+
+    Returns the examples and how many chats were longer than `max_length` and left out (a chat cut short
+    would lose its reply, the part that is trained).
+    """
     from agentkit.training.data import encode_messages
 
     stream: list[int] = []
@@ -56,11 +63,14 @@ def _examples(tokenizer, texts: Sequence[str], chats: Sequence[list[dict]], max_
         {"input_ids": stream[i : i + max_length], "labels": stream[i : i + max_length]}
         for i in range(0, max(len(stream) - 1, 0), max_length)
     ]
+    dropped = 0
     for chat in chats:
         encoded = encode_messages(tokenizer, [{**m, "loss": m.get("loss", m["role"] == "assistant")} for m in chat])
         if len(encoded["input_ids"]) <= max_length:
             examples.append(encoded)
-    return [e for e in examples if len(e["input_ids"]) > 1]
+        else:
+            dropped += 1
+    return [e for e in examples if len(e["input_ids"]) > 1], dropped
 
 
 def _batch(examples: list[dict], pad_id: int):
@@ -165,14 +175,22 @@ def warm_start(
     chat_text = (m["content"] for chat in chats for m in chat)
     corpus = vocabulary if vocabulary is not None else chain(texts, chat_text, default_corpus())
     make_tiny_model(building, preset=preset, texts=corpus, seed=seed)
-    examples = _examples(load_tokenizer(building), texts, chats, max_length)
+    examples, dropped = _examples(load_tokenizer(building), texts, chats, max_length)
     if not examples:
-        raise ValueError("warm_start: no example fits in max_length tokens")
+        raise ValueError(f"warm_start: no example fits in max_length={max_length} tokens")
+    if dropped:
+        warnings.warn(
+            f"warm start {name}: {dropped} of {len(chats)} chats are longer than max_length={max_length} tokens "
+            "and are left out; raise max_length to train on them",
+            stacklevel=2,
+        )
     losses = _train(building, examples, steps, learning_rate, batch_size, seed, progress)
     record = {
         "name": name,
         **settings,
         "examples": len(examples),
+        "chats": len(chats),
+        "chats_dropped_too_long": dropped,
         "first_loss": losses[0],
         "final_loss": losses[-1],
         "loss_every_10": losses[::10],
