@@ -322,6 +322,8 @@ def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from agentkit.rollout.admissible import ACTION_SPACES
+
     parser = argparse.ArgumentParser(prog="agentkit", description="Fine-tune LLM agents.")
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -432,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--max-tokens", type=int, default=48)
     agent_eval.add_argument(
         "--action-space",
-        choices=["text", "admissible", "admissible_sum"],
+        choices=ACTION_SPACES,
         default="text",
         help="text: models write their command; admissible(_sum): they pick among the env's admissible "
         "commands by their log-probability per token (or whole)",

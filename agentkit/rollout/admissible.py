@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Literal
+from typing import Literal, get_args
 
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.rollout.backend import Backend, Messages
@@ -24,7 +24,7 @@ from agentkit.rollout.sampling import Completion, SamplingParams
 # the policy's own distribution, which a weak model bends towards the shortest command (a tiny TextCraft
 # model that ranks by the sum picks `inventory` at every step).
 ActionSpace = Literal["text", "admissible", "admissible_sum"]
-ACTION_SPACES = ("text", "admissible", "admissible_sum")
+ACTION_SPACES: tuple[str, ...] = get_args(ActionSpace)
 
 
 def check_action_space(value: str) -> None:
