@@ -4,12 +4,14 @@
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/agent_r.py \
         --config recipes/configs/agent_r_textworld.yaml [key=value ...]
 
-Round 0 is the start: a behaviour-cloning adapter on expert demos (or `start_adapter`). Each round k then
-(1) searches every training task with MCTS under the current adapter (`agentkit.mcts`), (2) pairs good and
+Round 0 is the start: a behaviour-cloning policy on expert demos (or `start_adapter`). Each round k then
+(1) searches every training task with MCTS under the current policy (`agentkit.mcts`), (2) pairs good and
 bad paths of each tree, places the error step by the policy's own critique (or the value drop) and splices
-revision trajectories (`agentkit.revision`), (3) continues training the adapter on the revision and good
-trajectories, (4) evaluates it on held-out tasks. A run folder holds `round_{k}/` (trees.jsonl,
-revisions.jsonl, good.jsonl, adapter/, eval_*.jsonl, round.json), metrics.json, report.md and success.png.
+revision trajectories (`agentkit.revision`), (3) continues training the policy on the revision and good
+trajectories, (4) evaluates it on held-out tasks. The policy is a LoRA adapter (`adapter/`), or with
+`lora.full_finetune=true` a whole model (`model/`: what learns on a 1M-parameter demo base). A run folder
+holds `round_{k}/` (trees.jsonl, revisions.jsonl, good.jsonl, the policy, eval_*.jsonl, round.json),
+metrics.json, report.md and success.png.
 A finished round is skipped on a re-run; an interrupted one restarts without touching earlier rounds.
 """
 
@@ -69,7 +71,9 @@ class AgentRConfig:
     cache_dir: str = ".cache/agentkit"
     seed: int = 0
     rounds: int = 3
-    start_adapter: str | None = None  # else round 0 trains one by behaviour cloning on expert demos
+    # The round-0 policy (an adapter folder, or a model folder with lora.full_finetune); else round 0
+    # trains it by behaviour cloning on expert demos.
+    start_adapter: str | None = None
     demos_per_task: int = 1
     env: EnvSettings = field(default_factory=EnvSettings)
     demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `demo`
@@ -84,8 +88,15 @@ class AgentRConfig:
     def __post_init__(self) -> None:
         if self.rounds < 0:
             raise ValueError(f"rounds={self.rounds} must be >= 0")
-        if self.lora.full_finetune:
-            raise ValueError("lora.full_finetune=true: Agent-R continues a LoRA adapter from round to round")
+
+    def policy_dir(self, round_dir: Path) -> Path:
+        """Where a round's policy is: `adapter/` (LoRA) or `model/` (full fine-tune)."""
+        return round_dir / ("model" if self.lora.full_finetune else "adapter")
+
+    def policy(self, model: str, round_dir: Path) -> tuple[str, str | None]:
+        """(model, adapter) that load a round's policy in a rollout backend."""
+        folder = str(self.policy_dir(round_dir))
+        return (folder, None) if self.lora.full_finetune else (model, folder)
 
 
 def revised(episode, thoughts: list[str]) -> bool:
@@ -93,8 +104,8 @@ def revised(episode, thoughts: list[str]) -> bool:
     return any(turn.role == "assistant" and any(t in turn.text for t in thoughts) for turn in episode.turns)
 
 
-def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, name: str) -> dict[str, Any]:
-    """The adapter on the held-out tasks (greedy, same tasks and seeds every round)."""
+def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> dict[str, Any]:
+    """The round's policy on the held-out tasks (greedy, same tasks and seeds every round)."""
     from agentkit.eval.agent import evaluate_agents
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent
@@ -104,7 +115,7 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
     tasks = config.env.tasks(config.env.eval_kwargs, config.seed, limit=config.env.eval_limit)
     kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
-    backend = partial(make_backend, config.eval.backend, model, str(adapter), **kwargs)
+    backend = partial(make_backend, config.eval.backend, *config.policy(model, round_dir), **kwargs)
     agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space)}
     (summary,) = evaluate_agents(
         agents,
@@ -126,16 +137,16 @@ def evaluate(config: AgentRConfig, model: str, adapter: Path, round_dir: Path, n
 
 
 def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> dict[str, Any]:
-    """Round 0: the start adapter, trained by behaviour cloning on expert demos unless one is given."""
+    """Round 0: the start policy, trained by behaviour cloning on expert demos unless one is given."""
     from agentkit.training.sft import train_on_episodes
     from agentkit.trajectory import read_episodes
 
     round_dir = run_dir / "round_0"
     round_dir.mkdir(parents=True, exist_ok=True)
-    adapter = round_dir / "adapter"
+    policy = config.policy_dir(round_dir)
     training: dict[str, Any] = {}
     if config.start_adapter is not None:
-        shutil.copytree(config.start_adapter, adapter, dirs_exist_ok=True)
+        shutil.copytree(config.start_adapter, policy, dirs_exist_ok=True)
     else:
         episodes, _ = read_episodes(collect_expert_demos(config, round_dir / "demos.jsonl"))
         wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
@@ -145,9 +156,9 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
                 "nothing to clone; raise the env's step limit"
             )
         training = train_on_episodes(
-            model, wins, config.prompt, config.lora, config.bc_train, round_dir, adapter, cpu=cpu
+            model, wins, config.prompt, config.lora, config.bc_train, round_dir, policy, cpu=cpu
         )
-    return {"round": 0, "train": training, "adapter": str(adapter)}
+    return {"round": 0, "train": training, "policy": str(policy)}
 
 
 def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path) -> dict[str, Any]:
@@ -228,39 +239,71 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
     return totals
 
 
-def agent_r_round(config: AgentRConfig, model: str, backend, k: int, run_dir: Path, cpu: bool) -> dict[str, Any]:
+class SearchPolicy:
+    """The rollout backend MCTS samples, always on the newest policy: one backend of the base model with
+    each round's adapter hot-loaded (LoRA), or a new backend per round on its model (full fine-tune)."""
+
+    def __init__(self, config: AgentRConfig, model: str):
+        self.config, self.model = config, model
+        self.backend = None
+
+    def load(self, round_dir: Path):
+        from agentkit.rollout.backend import make_backend
+
+        search = self.config.search
+        kwargs = {"threads": search.threads} if search.backend == "hf" else {}
+        if self.config.lora.full_finetune:
+            self.close()
+            self.backend = make_backend(search.backend, str(self.config.policy_dir(round_dir)), **kwargs)
+        else:
+            if self.backend is None:
+                self.backend = make_backend(search.backend, self.model, **kwargs)
+            self.backend.load_adapter(str(self.config.policy_dir(round_dir)))
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+def agent_r_round(
+    config: AgentRConfig, model: str, search_policy: SearchPolicy, k: int, run_dir: Path, cpu: bool
+) -> dict[str, Any]:
     from agentkit.training.sft import train_on_episodes
     from agentkit.trajectory import read_episodes
 
     round_dir = run_dir / f"round_{k}"
     round_dir.mkdir(parents=True, exist_ok=True)
-    previous = run_dir / f"round_{k - 1}" / "adapter"
+    previous_round = run_dir / f"round_{k - 1}"
+    previous = config.policy_dir(previous_round)
     data_files = [round_dir / name for name in ("trees.jsonl", "revisions.jsonl", "good.jsonl")]
     data_path = round_dir / "data.json"
     if all(p.is_file() for p in data_files) and data_path.is_file():
         data = json.loads(data_path.read_text())
     else:
-        backend.load_adapter(str(previous))  # the search samples the newest policy
-        data = build_data(config, backend, k, round_dir)
+        data = build_data(config, search_policy.load(previous_round), k, round_dir)
         data_path.write_text(json.dumps(data, indent=2))
     episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
-    adapter = round_dir / "adapter"
+    policy = config.policy_dir(round_dir)
     if episodes:
+        # A full fine-tune continues the previous round's model; LoRA continues its adapter on the base.
+        start, init_adapter = (str(previous), None) if config.lora.full_finetune else (model, previous)
         training = train_on_episodes(
-            model,
+            start,
             episodes,
             config.prompt,
             config.lora,
             config.train,
             round_dir,
-            adapter,
+            policy,
             cpu=cpu,
-            init_adapter=previous,
+            init_adapter=init_adapter,
         )
     else:  # nothing to learn from this round: the policy carries over unchanged
-        shutil.copytree(previous, adapter, dirs_exist_ok=True)
+        shutil.copytree(previous, policy, dirs_exist_ok=True)
         training = {"samples": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
-    return {"round": k, "search": data, "train": training, "adapter": str(adapter)}
+    return {"round": k, "search": data, "train": training, "policy": str(policy)}
 
 
 def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any]]) -> None:
@@ -312,14 +355,12 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
 
 def run(config: AgentRConfig, cpu: bool) -> list[dict[str, Any]]:
     """Every round not yet finished, in order; returns the round records (finished ones read back)."""
-    from agentkit.rollout.backend import make_backend
-
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     model = start_model(config)
     rounds: list[dict[str, Any]] = []
-    backend = None
+    search_policy = SearchPolicy(config, model)
     try:
         for k in range(config.rounds + 1):
             round_dir = run_dir / f"round_{k}"
@@ -330,17 +371,13 @@ def run(config: AgentRConfig, cpu: bool) -> list[dict[str, Any]]:
             if k == 0:
                 record = start_round(config, model, run_dir, cpu)
             else:
-                if backend is None:
-                    kwargs = {"threads": config.search.threads} if config.search.backend == "hf" else {}
-                    backend = make_backend(config.search.backend, model, **kwargs)
-                record = agent_r_round(config, model, backend, k, run_dir, cpu)
+                record = agent_r_round(config, model, search_policy, k, run_dir, cpu)
             name = "bc" if k == 0 else f"round_{k}"
-            record["eval"] = evaluate(config, model, round_dir / "adapter", round_dir, name)
+            record["eval"] = evaluate(config, model, round_dir, name)
             record_path.write_text(json.dumps(record, indent=2))
             rounds.append(record)
     finally:
-        if backend is not None:
-            backend.close()
+        search_policy.close()
     write_report(config, run_dir, rounds)
     return rounds
 

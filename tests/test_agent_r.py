@@ -347,6 +347,31 @@ def test_recipe_runs_rounds_and_resumes_per_round(tmp_path):
     assert "| round 2 |" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_full_finetune_rounds_continue_the_previous_rounds_model(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "agent_r.py"), "--config",
+         str(ROOT / "recipes" / "configs" / "agent_r_textcraft.yaml"), f"output_dir={out}",
+         f"cache_dir={tmp_path / 'cache'}", "rounds=1", "lora.full_finetune=true", "env.train_limit=2",
+         "env.eval_limit=1", "env.kwargs.max_steps=3", "bc_train.max_steps=2", "train.max_steps=2",
+         "train.padding_free=false", "bc_train.padding_free=false", "search.iterations=2", "search.candidates=2",
+         "search.max_tokens=12", "eval.max_tokens=12", "eval.num_envs=1", "eval.expert_agreement=false",
+         "revision.alpha=0.0", "revision.beta=0.0"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = [load_file(out / f"round_{k}" / "model" / "model.safetensors") for k in (0, 1)]
+    assert not (out / "round_1" / "adapter").exists()
+    record = json.loads((out / "round_1" / "round.json").read_text())
+    assert record["policy"] == str(out / "round_1" / "model") and record["train"]["global_steps"] == 2
+    assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # round 1 trained
+    assert json.loads((out / "round_0" / "round.json").read_text())["eval"]["episodes"] == 1
+
+
 def test_bad_config_is_one_clear_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "agent_r.py"), "--config",
