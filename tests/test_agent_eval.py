@@ -91,16 +91,15 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
     replies = ["Action: go north", "Action: look", "Action: take the small key from the table"]
     (scores,) = backend.score([prompt], [replies])
     assert max(range(3), key=scores.__getitem__) == 0 and all(s < 0 for s in scores)
-    for reply, score in zip(replies, scores, strict=True):  # replies of different lengths: padded together
-        prompt_ids, answer = reply_token_ids(backend.tokenizer, prompt, reply)
+    prompt_ids, answers = reply_token_ids(backend.tokenizer, prompt, replies)
+    for answer, score in zip(answers, scores, strict=True):  # replies of different lengths: padded together
         assert answer[-1] == backend.tokenizer.eos_token_id  # the end of the reply is part of its probability
         with torch.inference_mode():
             logits = backend.model(input_ids=torch.tensor([prompt_ids + answer])).logits[0].log_softmax(-1)
         by_hand = sum(logits[len(prompt_ids) - 1 + t, token].item() for t, token in enumerate(answer))
         assert score == pytest.approx(by_hand, abs=1e-4)
     per_token = backend.score([prompt], [replies], per_token=True)[0]
-    lengths = [len(reply_token_ids(backend.tokenizer, prompt, reply)[1]) for reply in replies]
-    assert per_token == pytest.approx([score / n for score, n in zip(scores, lengths, strict=True)], abs=1e-5)
+    assert per_token == pytest.approx([score / len(a) for score, a in zip(scores, answers, strict=True)], abs=1e-5)
 
 
 def test_admissible_action_space_only_names_listed_commands(always_north):

@@ -44,18 +44,21 @@ def prompt_token_ids(tokenizer, messages: Messages) -> list[int]:
     return tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_dict=True)["input_ids"]
 
 
-def reply_token_ids(tokenizer, messages: Messages, reply: str) -> tuple[list[int], list[int]]:
-    """(prompt ids, reply ids): the ids the model is trained on for `reply` as the assistant's answer,
-    up to and including the end-of-turn token, read off the chat template."""
+def reply_token_ids(tokenizer, messages: Messages, replies: list[str]) -> tuple[list[int], list[list[int]]]:
+    """(prompt ids, each reply's ids): the ids the model is trained on for each reply as the assistant's
+    answer, up to and including the end-of-turn token, read off the chat template (the prompt once)."""
     prompt = prompt_token_ids(tokenizer, messages)
     plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-    full = tokenizer.apply_chat_template([*plain, {"role": "assistant", "content": reply}], return_dict=True)
-    ids = full["input_ids"]
-    if ids[: len(prompt)] != prompt:
-        raise AgentkitError("the chat template renders a prompt differently once a reply follows it")
-    answer = ids[len(prompt) :]
     eos = tokenizer.eos_token_id
-    return prompt, answer[: answer.index(eos) + 1] if eos in answer else answer
+    answers = []
+    for reply in replies:
+        ids = tokenizer.apply_chat_template([*plain, {"role": "assistant", "content": reply}], return_dict=True)
+        ids = ids["input_ids"]
+        if ids[: len(prompt)] != prompt:
+            raise AgentkitError("the chat template renders a prompt differently once a reply follows it")
+        answer = ids[len(prompt) :]
+        answers.append(answer[: answer.index(eos) + 1] if eos in answer else answer)
+    return prompt, answers
 
 
 def make_backend(kind: str, model: str, adapter: str | None = None, **kwargs) -> Backend:

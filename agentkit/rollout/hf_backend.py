@@ -105,9 +105,9 @@ class HFBackend(Backend):
             check_unchanged(self.adapter)
         scores = []
         for messages, options in zip(prompts, replies, strict=True):
-            answers = [reply_token_ids(self.tokenizer, messages, reply) for reply in options]
-            totals = self._score_one(answers[0][0], [answer for _, answer in answers]) if answers else []
-            scores.append([t / len(a) if per_token else t for t, (_, a) in zip(totals, answers, strict=True)])
+            prompt, answers = reply_token_ids(self.tokenizer, messages, options)
+            totals = self._score_one(prompt, answers) if answers else []
+            scores.append([t / len(a) if per_token else t for t, a in zip(totals, answers, strict=True)])
         return scores
 
     def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:

@@ -135,11 +135,10 @@ class VLLMBackend(Backend):
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
 
-        pairs = [
-            (row, reply_token_ids(self.tokenizer, messages, reply))
-            for row, (messages, options) in enumerate(zip(prompts, replies, strict=True))
-            for reply in options
-        ]
+        pairs = []
+        for row, (messages, options) in enumerate(zip(prompts, replies, strict=True)):
+            prompt, answers = reply_token_ids(self.tokenizer, messages, options)
+            pairs += [(row, (prompt, answer)) for answer in answers]
         inputs = [TokensPrompt(prompt_token_ids=prompt + answer) for _, (prompt, answer) in pairs]
         sampling = VLLMSamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
         outputs = self.llm.generate(inputs, sampling, lora_request=self._lora_request(), use_tqdm=False)
