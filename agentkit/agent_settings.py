@@ -72,10 +72,17 @@ class AgentRecipeConfig(Protocol):
     cache_dir: str
     seed: int
     demos_per_task: int
+    demo_noise: float
     env: EnvSettings
     prompt: PromptFormat
     demo_base: DemoBaseSettings
     eval: EvalSettings
+
+
+def check_demo_noise(value: float) -> None:
+    """A config's `demo_noise` is a probability below 1 (at 1 the expert would never act)."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"demo_noise={value!r} must be in [0, 1)")
 
 
 def start_model(config: AgentRecipeConfig) -> str:
@@ -124,7 +131,7 @@ def collect_expert_demos(config: AgentRecipeConfig, path: Path) -> Path:
         rollout(
             env.factory(env.train_kwargs),
             env.train_tasks(config.seed, config.demos_per_task),
-            PolicyAgent(ExpertPolicy()),
+            PolicyAgent(ExpertPolicy(config.demo_noise, config.seed)),
             num_envs=config.eval.num_envs,
             prompt_format=config.prompt,
             writer=writer,

@@ -15,6 +15,7 @@ class Decision:
 
     action: str
     thought: str | None = None
+    train: bool = True  # a training target; False for an injected random step the expert did not choose
 
 
 class Policy(Protocol):
@@ -28,15 +29,29 @@ class Policy(Protocol):
 
 
 class ExpertPolicy:
-    """The env's oracle, `env.expert_decision()`: its action and, where the env has one, its reasoning."""
+    """The env's oracle, `env.expert_decision()`: its action and, where the env has one, its reasoning.
+
+    With `noise` > 0 each step is, with that probability, a random other admissible command instead,
+    marked as no training target (DART, Laskey et al. 2017): demonstrations then visit the states a
+    cloned policy drifts into, and the expert's next decisions there teach the way back.
+    """
 
     name = "expert"
 
+    def __init__(self, noise: float = 0.0, seed: int = 0):
+        if not 0.0 <= noise < 1.0:
+            raise ValueError(f"noise={noise!r} must be in [0, 1)")
+        self.noise, self.seed = noise, seed
+        self._rng = random.Random(seed)
+
     def reset(self, seed: int | None) -> None:
-        pass
+        self._rng = random.Random(f"{self.seed}/{seed}")
 
     def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
         action, thought = env.expert_decision()
+        others = [a for a in info.get("admissible_actions") or [] if a != action]
+        if self.noise and others and self._rng.random() < self.noise:
+            return Decision(self._rng.choice(others), train=False)
         return Decision(action, thought)
 
 

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
+from agentkit.agent_settings import EnvSettings, EvalSettings, check_demo_noise, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.errors import AgentkitError
@@ -75,6 +75,7 @@ class AgentRConfig:
     # trains it by behaviour cloning on expert demos.
     start_adapter: str | None = None
     demos_per_task: int = 1
+    demo_noise: float = 0.0  # as in the BC recipe: random expert steps, not trained on (DART)
     env: EnvSettings = field(default_factory=EnvSettings)
     demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `demo`
     prompt: PromptFormat = field(default_factory=PromptFormat)
@@ -88,6 +89,7 @@ class AgentRConfig:
     def __post_init__(self) -> None:
         if self.rounds < 0:
             raise ValueError(f"rounds={self.rounds} must be >= 0")
+        check_demo_noise(self.demo_noise)
 
     def policy_dir(self, round_dir: Path) -> Path:
         """Where a round's policy is: `adapter/` (LoRA) or `model/` (full fine-tune)."""
@@ -166,6 +168,8 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
     end, so a round with all three files has its complete data."""
     import random
 
+    from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
+
     from agentkit.mcts import Search, build_trees, close_trees
     from agentkit.revision import good_episode, good_paths, leaf_paths, locate_errors, select_pairs, splice
     from agentkit.trajectory import TrajectoryWriter
@@ -198,7 +202,9 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
         TrajectoryWriter(partials[1]) as revisions,
         TrajectoryWriter(partials[2]) as goods,
         partials[0].open("w", encoding="utf-8") as trees_file,
+        Progress(*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeElapsedColumn()) as bar,
     ):
+        handle = bar.add_task(f"MCTS round {round_index}", total=len(tasks))
         for start in range(0, len(tasks), s.trees_at_once):
             trees, failed = build_trees(
                 config.env.factory(config.env.train_kwargs), tasks[start : start + s.trees_at_once], s.max_depth
@@ -233,6 +239,7 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
                     trees_file.write(json.dumps(record, ensure_ascii=False) + "\n")
             finally:
                 close_trees(trees)
+            bar.update(handle, advance=len(trees) + len(failed))
     totals["generate_calls"] = search.generate_calls
     for path, name in zip(partials, names, strict=True):
         path.rename(round_dir / name)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
+from agentkit.agent_settings import EnvSettings, EvalSettings, check_demo_noise, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.prompts import PromptFormat
@@ -35,6 +35,9 @@ class BCConfig:
     cache_dir: str = ".cache/agentkit"
     demos: str | None = None  # an existing trajectory file; else expert demos are collected
     demos_per_task: int = 1
+    # Share of expert demo steps replaced by a random other command, not trained on (DART): the expert's
+    # next decisions then label states off its own path. With it, demos_per_task > 1 adds different episodes.
+    demo_noise: float = 0.0
     seed: int = 0
     env: EnvSettings = field(default_factory=EnvSettings)
     demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)
@@ -43,6 +46,9 @@ class BCConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     skip_eval: bool = False
+
+    def __post_init__(self) -> None:
+        check_demo_noise(self.demo_noise)
 
 
 def trained_folder(config: BCConfig, run_dir: Path) -> Path:

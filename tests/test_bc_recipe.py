@@ -187,3 +187,14 @@ def test_thought_cloning_without_thoughts_is_a_clear_error(common):
     result = run_recipe([*common, "prompt.thoughts=false"], timeout=120, recipe=TC_RECIPE, config=TC_CONFIG)
     assert result.returncode == 2
     assert "prompt.thoughts=false" in result.stderr.strip().splitlines()[-1]
+
+
+def test_demo_noise_is_a_probability_below_one():
+    from agentkit.config import ConfigError, parse_recipe_args
+    from tests.recipe_modules import load_recipe
+
+    recipe = load_recipe("bc")
+    config = parse_recipe_args(recipe.BCConfig, ["--config", str(CONFIG), "demo_noise=0.3", "demos_per_task=3"])
+    assert (config.demo_noise, config.demos_per_task) == (0.3, 3)
+    with pytest.raises(ConfigError, match=r"demo_noise=1.0 must be in \[0, 1\)"):
+        parse_recipe_args(recipe.BCConfig, ["--config", str(CONFIG), "demo_noise=1.0"])

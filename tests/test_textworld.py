@@ -190,6 +190,28 @@ def test_play_episode_turns_follow_the_prompt_format(custom_env):
     assert tuple(turn.action for turn in assistant) == walkthrough
 
 
+def test_noisy_expert_steps_off_its_path_untrained_and_labels_the_way_back(custom_env):
+    from agentkit.training.data import decision_samples
+
+    fmt = PromptFormat(thoughts=True)
+    noisy = ExpertPolicy(noise=0.4, seed=2)
+    tasks = custom_env.task_ids()
+    episodes = [play_episode(custom_env, noisy, task_id, seed=5, prompt_format=fmt) for task_id in tasks]
+    replies = [[t for t in e.turns if t.role == "assistant"] for e in episodes]
+    assert sum(not t.loss for turns in replies for t in turns) >= 2 and all(e.error is None for e in episodes)
+    for episode, turns in zip(episodes, replies, strict=True):  # replayed: what would the expert have done?
+        custom_env.reset(seed=5, options={"task_id": episode.task_id})
+        for turn in turns:
+            expert, thought = custom_env.expert_decision()
+            assert (turn.action == expert) == turn.loss and (turn.thought == thought) == turn.loss
+            custom_env.step(turn.action)
+        assert len(decision_samples(episode, fmt)) == sum(t.loss for t in turns)  # random steps are context
+    again = play_episode(custom_env, noisy, tasks[0], seed=5, prompt_format=fmt)
+    assert again.turns == episodes[0].turns  # reseeded per episode
+    with pytest.raises(ValueError, match="noise=1.0"):
+        ExpertPolicy(noise=1.0)
+
+
 def test_random_policy_is_reproducible_per_episode(custom_env):
     first = play_episode(custom_env, RandomPolicy(seed=4), custom_env.task_ids()[0], seed=0)
     second = play_episode(custom_env, RandomPolicy(seed=4), custom_env.task_ids()[0], seed=0)

@@ -34,6 +34,7 @@ class Reply:
     token_ids: list[int] | None = None
     logprobs: list[float] | None = None
     error: str | None = None
+    loss: bool = True  # a training target (a policy's injected exploration step is not)
 
 
 @dataclass
@@ -122,7 +123,7 @@ class PolicyAgent(Agent):
             messages = prompt_format.messages_for(slot.episode.turns)
             decision = self._per_slot[id(slot)].act(slot.env, messages, slot.info)
             text = prompt_format.reply(decision.action, decision.thought)
-            replies.append(Reply(text, decision.action, decision.thought))
+            replies.append(Reply(text, decision.action, decision.thought, loss=decision.train))
         return replies
 
 
@@ -179,7 +180,7 @@ def _step(slot: Slot, reply: Reply, prompt_format: PromptFormat) -> None:
             reply.text,
             thought=reply.thought,
             action=reply.action,
-            loss=True,
+            loss=reply.loss,
             token_ids=reply.token_ids,
             logprobs=reply.logprobs,
         )
