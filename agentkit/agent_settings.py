@@ -79,12 +79,6 @@ class AgentRecipeConfig(Protocol):
     eval: EvalSettings
 
 
-def check_demo_noise(value: float) -> None:
-    """A config's `demo_noise` is a probability below 1 (at 1 the expert would never act)."""
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"demo_noise={value!r} must be in [0, 1)")
-
-
 def start_model(config: AgentRecipeConfig) -> str:
     """The model to start from. `preset:NAME` (random init) and `demo` (the demo base, pretrained on random
     play in the env's training tasks) are built once in the cache: same inputs, same model. Anything else

@@ -28,6 +28,12 @@ class Policy(Protocol):
         """Choose the next action from the prompt `messages` (model policies) or the env itself."""
 
 
+def check_noise(value: float, name: str = "noise") -> None:
+    """An expert's noise is a probability below 1 (at 1 the expert would never act); `name` is the field."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}={value!r} must be in [0, 1)")
+
+
 class ExpertPolicy:
     """The env's oracle, `env.expert_decision()`: its action and, where the env has one, its reasoning.
 
@@ -39,8 +45,7 @@ class ExpertPolicy:
     name = "expert"
 
     def __init__(self, noise: float = 0.0, seed: int = 0):
-        if not 0.0 <= noise < 1.0:
-            raise ValueError(f"noise={noise!r} must be in [0, 1)")
+        check_noise(noise)
         self.noise, self.seed = noise, seed
         self._rng = random.Random(seed)
 
@@ -49,9 +54,10 @@ class ExpertPolicy:
 
     def act(self, env: TextEnv, messages: list[dict[str, str]], info: dict[str, Any]) -> Decision:
         action, thought = env.expert_decision()
-        others = [a for a in info.get("admissible_actions") or [] if a != action]
-        if self.noise and others and self._rng.random() < self.noise:
-            return Decision(self._rng.choice(others), train=False)
+        if self.noise:
+            others = [a for a in info.get("admissible_actions") or [] if a != action]
+            if others and self._rng.random() < self.noise:
+                return Decision(self._rng.choice(others), train=False)
         return Decision(action, thought)
 
 

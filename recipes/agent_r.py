@@ -25,11 +25,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.agent_settings import EnvSettings, EvalSettings, check_demo_noise, collect_expert_demos, start_model
+from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.errors import AgentkitError
 from agentkit.mcts import SearchSettings
+from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
 from agentkit.revision import REVISION_THOUGHTS
 from agentkit.training.sft import LoraSettings, TrainSettings
@@ -89,16 +90,7 @@ class AgentRConfig:
     def __post_init__(self) -> None:
         if self.rounds < 0:
             raise ValueError(f"rounds={self.rounds} must be >= 0")
-        check_demo_noise(self.demo_noise)
-
-    def policy_dir(self, round_dir: Path) -> Path:
-        """Where a round's policy is: `adapter/` (LoRA) or `model/` (full fine-tune)."""
-        return round_dir / ("model" if self.lora.full_finetune else "adapter")
-
-    def policy(self, model: str, round_dir: Path) -> tuple[str, str | None]:
-        """(model, adapter) that load a round's policy in a rollout backend."""
-        folder = str(self.policy_dir(round_dir))
-        return (folder, None) if self.lora.full_finetune else (model, folder)
+        check_noise(self.demo_noise, "demo_noise")
 
 
 def revised(episode, thoughts: list[str]) -> bool:
@@ -117,7 +109,8 @@ def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> di
     tasks = config.env.tasks(config.env.eval_kwargs, config.seed, limit=config.env.eval_limit)
     kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
-    backend = partial(make_backend, config.eval.backend, *config.policy(model, round_dir), **kwargs)
+    tuned = config.lora.backend_model(model, config.lora.output_folder(round_dir))
+    backend = partial(make_backend, config.eval.backend, *tuned, **kwargs)
     agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space)}
     (summary,) = evaluate_agents(
         agents,
@@ -145,7 +138,7 @@ def start_round(config: AgentRConfig, model: str, run_dir: Path, cpu: bool) -> d
 
     round_dir = run_dir / "round_0"
     round_dir.mkdir(parents=True, exist_ok=True)
-    policy = config.policy_dir(round_dir)
+    policy = config.lora.output_folder(round_dir)
     training: dict[str, Any] = {}
     if config.start_adapter is not None:
         shutil.copytree(config.start_adapter, policy, dirs_exist_ok=True)
@@ -261,11 +254,11 @@ class SearchPolicy:
         kwargs = {"threads": search.threads} if search.backend == "hf" else {}
         if self.config.lora.full_finetune:
             self.close()
-            self.backend = make_backend(search.backend, str(self.config.policy_dir(round_dir)), **kwargs)
+            self.backend = make_backend(search.backend, str(self.config.lora.output_folder(round_dir)), **kwargs)
         else:
             if self.backend is None:
                 self.backend = make_backend(search.backend, self.model, **kwargs)
-            self.backend.load_adapter(str(self.config.policy_dir(round_dir)))
+            self.backend.load_adapter(str(self.config.lora.output_folder(round_dir)))
         return self.backend
 
     def close(self) -> None:
@@ -283,7 +276,7 @@ def agent_r_round(
     round_dir = run_dir / f"round_{k}"
     round_dir.mkdir(parents=True, exist_ok=True)
     previous_round = run_dir / f"round_{k - 1}"
-    previous = config.policy_dir(previous_round)
+    previous = config.lora.output_folder(previous_round)
     data_files = [round_dir / name for name in ("trees.jsonl", "revisions.jsonl", "good.jsonl")]
     data_path = round_dir / "data.json"
     if all(p.is_file() for p in data_files) and data_path.is_file():
@@ -292,10 +285,10 @@ def agent_r_round(
         data = build_data(config, search_policy.load(previous_round), k, round_dir)
         data_path.write_text(json.dumps(data, indent=2))
     episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
-    policy = config.policy_dir(round_dir)
+    policy = config.lora.output_folder(round_dir)
     if episodes:
         # A full fine-tune continues the previous round's model; LoRA continues its adapter on the base.
-        start, init_adapter = (str(previous), None) if config.lora.full_finetune else (model, previous)
+        start, init_adapter = config.lora.backend_model(model, previous)
         training = train_on_episodes(
             start,
             episodes,

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentkit.agent_settings import EnvSettings, EvalSettings, check_demo_noise, collect_expert_demos, start_model
+from agentkit.agent_settings import EnvSettings, EvalSettings, collect_expert_demos, start_model
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.demo_base import DemoBaseSettings
+from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
 from agentkit.training.sft import LoraSettings, TrainSettings
 
@@ -48,12 +49,7 @@ class BCConfig:
     skip_eval: bool = False
 
     def __post_init__(self) -> None:
-        check_demo_noise(self.demo_noise)
-
-
-def trained_folder(config: BCConfig, run_dir: Path) -> Path:
-    """Where the result goes: `adapter/` for a LoRA run, `model/` for a full fine-tune."""
-    return run_dir / ("model" if config.lora.full_finetune else "adapter")
+        check_noise(self.demo_noise, "demo_noise")
 
 
 def train(
@@ -64,7 +60,7 @@ def train(
 
     episodes, skipped = read_episodes(demos)
     wins = [e for e in episodes if e.success]  # cloning a failed demonstration teaches failure
-    out = trained_folder(config, run_dir)
+    out = config.lora.output_folder(run_dir)
     result = train_on_episodes(
         model, wins, config.prompt, config.lora, config.train, run_dir, out, cpu=cpu, thought_weight=thought_weight
     )
@@ -87,9 +83,7 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
         agents["random"] = lambda: PolicyAgent(RandomPolicy(config.seed))
     if "base" in config.eval.baselines:
         agents["base"] = lambda: ModelAgent(make_backend(config.eval.backend, model, **backend_kwargs), sampling, space)
-    trained = str(trained_folder(config, run_dir))
-    # A LoRA run samples the base model with its adapter; a full fine-tune is a model of its own.
-    tuned = (trained, None) if config.lora.full_finetune else (model, trained)
+    tuned = config.lora.backend_model(model, config.lora.output_folder(run_dir))
     agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling, space)
     results = {}
     for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():

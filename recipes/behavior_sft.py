@@ -250,10 +250,6 @@ def make_traces(config: BehaviorSFTConfig, teacher, conditioner: Conditioner, ru
     return path
 
 
-def trained_folder(config: BehaviorSFTConfig, run_dir: Path) -> Path:
-    return run_dir / ("model" if config.lora.full_finetune else "adapter")
-
-
 def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cpu: bool) -> dict[str, Any]:
     """SFT on (plain prompt -> teacher trace): the behaviors the teacher saw are not in the student's prompt."""
     import datasets
@@ -289,7 +285,7 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
     )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
-    trainer.save_model(str(trained_folder(config, run_dir)))
+    trainer.save_model(str(config.lora.output_folder(run_dir)))
     trace_tokens = [sum(1 for label in ids if label != -100) for ids in rows["labels"]]
     return {
         "traces": len(records),
@@ -338,8 +334,7 @@ def evaluate(config: BehaviorSFTConfig, model: str, teacher, conditioner: Condit
     plain = [task.render_prompt(r) for r in rows]
     conditioned = [conditioner(p, r["question"]) for p, r in zip(plain, rows, strict=True)]
     tokenizer = load_tokenizer(model)
-    trained = str(trained_folder(config, run_dir))
-    tuned = (trained, None) if config.lora.full_finetune else (model, trained)
+    tuned = config.lora.backend_model(model, config.lora.output_folder(run_dir))
     student = make_backend("hf", *tuned, batch_size=config.eval.batch_size, threads=config.eval.threads)
     models = {"student": student, **({"teacher": teacher} if config.eval.teacher else {})}
     if config.eval.base:

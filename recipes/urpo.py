@@ -373,7 +373,7 @@ def train(config: URPOConfig, model_path: str, run_dir: Path, cpu: bool):
         referee.model = trainer.model
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
-    trainer.save_model(str(run_dir / ("model" if config.lora.full_finetune else "adapter")))
+    trainer.save_model(str(config.lora.output_folder(run_dir)))
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     figures = {
         "global_steps": result.global_step,

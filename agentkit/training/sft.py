@@ -20,6 +20,15 @@ class LoraSettings:
     )
     full_finetune: bool = False
 
+    def output_folder(self, parent: str | Path) -> Path:
+        """Where training writes its result: `model/` for a full fine-tune, `adapter/` for LoRA."""
+        return Path(parent) / ("model" if self.full_finetune else "adapter")
+
+    def backend_model(self, base: str, trained: str | Path) -> tuple[str, str | None]:
+        """(model, adapter) that load a trained result: a full fine-tune is a model of its own, an adapter
+        goes on its base."""
+        return (str(trained), None) if self.full_finetune else (base, str(trained))
+
 
 @dataclass
 class TrainSettings:
