@@ -57,6 +57,9 @@ class RevisionConfig:
     critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
     critique_max_tokens: int = 4
     thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
+    # With an admissible action space the policy only ever names a listed command; offered here, each
+    # revision thought is scored beside the commands at evaluation, so the policy can choose to revise.
+    offer_at_eval: bool = True
 
     def __post_init__(self) -> None:
         if not self.thoughts:
@@ -77,6 +80,9 @@ class AgentRConfig:
     start_adapter: str | None = None
     demos_per_task: int = 1
     demo_noise: float = 0.0  # as in the BC recipe: random expert steps, not trained on (DART)
+    # Expert demos (episodes JSONL, e.g. the BC run's demos.jsonl) trained on again beside every round's
+    # revision and good trajectories, so a round adds to what the start policy knew instead of replacing it.
+    replay_demos: str | None = None
     env: EnvSettings = field(default_factory=EnvSettings)
     demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `demo`
     prompt: PromptFormat = field(default_factory=PromptFormat)
@@ -91,6 +97,8 @@ class AgentRConfig:
         if self.rounds < 0:
             raise ValueError(f"rounds={self.rounds} must be >= 0")
         check_noise(self.demo_noise, "demo_noise")
+        if self.replay_demos is not None and not Path(self.replay_demos).is_file():
+            raise ValueError(f"replay_demos={self.replay_demos!r} is not a file")
 
 
 def revised(episode, thoughts: list[str]) -> bool:
@@ -111,7 +119,9 @@ def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> di
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     tuned = config.lora.backend_model(model, config.lora.output_folder(round_dir))
     backend = partial(make_backend, config.eval.backend, *tuned, **kwargs)
-    agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space)}
+    offered = config.revision.offer_at_eval and config.eval.action_space != "text"
+    extra = tuple(f"Thought: {thought}" for thought in config.revision.thoughts) if offered else ()
+    agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space, extra)}
     (summary,) = evaluate_agents(
         agents,
         config.env.factory(config.env.eval_kwargs),
@@ -285,6 +295,9 @@ def agent_r_round(
         data = build_data(config, search_policy.load(previous_round), k, round_dir)
         data_path.write_text(json.dumps(data, indent=2))
     episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
+    replayed = [e for e in read_episodes(config.replay_demos)[0] if e.success] if config.replay_demos else []
+    if episodes:
+        episodes += replayed  # nothing found this round: nothing new to add to the demos either
     policy = config.lora.output_folder(round_dir)
     if episodes:
         # A full fine-tune continues the previous round's model; LoRA continues its adapter on the base.
@@ -303,7 +316,7 @@ def agent_r_round(
     else:  # nothing to learn from this round: the policy carries over unchanged
         shutil.copytree(previous, policy, dirs_exist_ok=True)
         training = {"samples": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
-    return {"round": k, "search": data, "train": training, "policy": str(policy)}
+    return {"round": k, "search": data, "replayed_demos": len(replayed), "train": training, "policy": str(policy)}
 
 
 def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any]]) -> None:

@@ -129,6 +129,28 @@ def test_admissible_action_space_only_names_listed_commands(always_north):
         ModelAgent(backend, action_space="menu")
 
 
+def test_extra_replies_compete_with_the_listed_commands(always_north):
+    from agentkit.prompts import PromptFormat, parse_action
+    from agentkit.rollout.engine import ModelAgent
+    from agentkit.rollout.hf_backend import HFBackend
+    from agentkit.rollout.sampling import SamplingParams
+
+    backend = HFBackend(always_north)
+    prompts = [[{"role": "user", "content": "hall"}]] * 2
+    menus = [["look", "take key"], ["go north", "look"]]
+    plain = ModelAgent(backend, SamplingParams(), "admissible").complete(prompts, menus, PromptFormat())
+    assert plain[0].text in ("Action: look", "Action: take key")
+    # The taught reply wins as an extra where the list lacks it; an untaught thought loses to it.
+    offered = ModelAgent(backend, SamplingParams(), "admissible", extra_replies=("Action: go north",))
+    assert [r.text for r in offered.complete(prompts, menus, PromptFormat())] == ["Action: go north"] * 2
+    revising = ModelAgent(backend, SamplingParams(), "admissible", extra_replies=("Thought: I was wrong.",))
+    assert revising.complete(prompts[1:], menus[1:], PromptFormat())[0].text == "Action: go north"
+    hot = ModelAgent(backend, SamplingParams(temperature=50.0, seed=1), "admissible", ("Thought: I was wrong.",))
+    texts = {r.text for r in hot.complete(prompts[:1] * 40, menus[:1] * 40, PromptFormat())}
+    assert "Thought: I was wrong." in texts  # drawn like any command: a reply that names none
+    assert parse_action("Thought: I was wrong.") == ("I was wrong.", None)
+
+
 def test_draw_follows_the_softmax_of_the_scores_and_top_p():
     import random
 

@@ -347,12 +347,31 @@ def test_recipe_runs_rounds_and_resumes_per_round(tmp_path):
     assert "| round 2 |" in (out / "report.md").read_text()
 
 
+def expert_demos_file(path: Path) -> Path:
+    """One winning expert episode of TASK, as a demos JSONL."""
+    from agentkit.policies import ExpertPolicy
+    from agentkit.rollout.engine import PolicyAgent, rollout
+    from agentkit.trajectory import TrajectoryWriter
+
+    with TrajectoryWriter(path) as writer:
+        episodes, _ = rollout(lambda: make("textcraft", **ENV_KWARGS), [TASK], PolicyAgent(ExpertPolicy()),
+                              num_envs=1, writer=writer, progress=False)  # fmt: skip
+    assert [e.success for e in episodes] == [True]
+    return path
+
+
+def trained_decisions(path: Path) -> int:
+    episodes = [episode_from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+    return sum(turn.role == "assistant" and turn.loss for e in episodes for turn in e.turns)
+
+
 @pytest.mark.slow
 def test_full_finetune_rounds_continue_the_previous_rounds_model(tmp_path):
     import torch
     from safetensors.torch import load_file
 
     out = tmp_path / "run"
+    demos = expert_demos_file(tmp_path / "demos.jsonl")
     result = subprocess.run(
         [sys.executable, str(ROOT / "recipes" / "agent_r.py"), "--config",
          str(ROOT / "recipes" / "configs" / "agent_r_textcraft.yaml"), f"output_dir={out}",
@@ -360,13 +379,17 @@ def test_full_finetune_rounds_continue_the_previous_rounds_model(tmp_path):
          "env.eval_limit=1", "env.kwargs.max_steps=3", "bc_train.max_steps=2", "train.max_steps=2",
          "train.padding_free=false", "bc_train.padding_free=false", "search.iterations=2", "search.candidates=2",
          "search.max_tokens=12", "eval.max_tokens=12", "eval.num_envs=1", "eval.expert_agreement=false",
-         "revision.alpha=0.0", "revision.beta=0.0"],
+         "revision.alpha=0.0", "revision.beta=0.0", f"replay_demos={demos}"],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     weights = [load_file(out / f"round_{k}" / "model" / "model.safetensors") for k in (0, 1)]
     assert not (out / "round_1" / "adapter").exists()
     record = json.loads((out / "round_1" / "round.json").read_text())
+    # The round trains on its own revision and good trajectories and on the replayed demo's decisions.
+    own = sum(trained_decisions(out / "round_1" / name) for name in ("revisions.jsonl", "good.jsonl"))
+    assert own > 0 and record["replayed_demos"] == 1
+    assert record["train"]["samples"] == own + trained_decisions(demos)
     assert record["policy"] == str(out / "round_1" / "model") and record["train"]["global_steps"] == 2
     assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # round 1 trained
     assert json.loads((out / "round_0" / "round.json").read_text())["eval"]["episodes"] == 1
@@ -380,6 +403,12 @@ def test_bad_config_is_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("agent_r: error: revision.alpha='high'")
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "agent_r.py"), "--config",
+         str(ROOT / "recipes" / "configs" / "agent_r_textworld.yaml"), f"replay_demos={tmp_path / 'none.jsonl'}"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "replay_demos=" in missing.stderr and "is not a file" in missing.stderr
 
 
 def test_config_takes_the_demo_base_like_bc():

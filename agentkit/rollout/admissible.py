@@ -56,11 +56,13 @@ def sample_replies(
     prompt_format: PromptFormat,
     params: SamplingParams,
     action_space: ActionSpace = "admissible",
+    extra_replies: tuple[str, ...] = (),
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt. `text`: generated. Otherwise each is `prompt_format.reply(command)`
     for a command drawn from that prompt's admissible commands by the model's log-probability of the
     reply (per token or whole, by `action_space`). One `score` call covers every prompt with a list; the
-    others go to one `generate` call.
+    others go to one `generate` call. `extra_replies` (whole reply texts, e.g. Agent-R's revision thought)
+    are scored and drawn beside the commands, so a reply that names no command can still be chosen.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
@@ -80,7 +82,9 @@ def sample_replies(
     rows = [(i, None) for i in listed]
     if prompt_format.thoughts:
         rows = [(i, parse_action(c.text)[0]) for i, cs in zip(listed, generated[len(free) :], strict=True) for c in cs]
-    replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
+    replies = [
+        [*(prompt_format.reply(command, thought) for command in admissible[i]), *extra_replies] for i, thought in rows
+    ]
     scores = backend.score([prompts[i] for i, _ in rows], replies, per_token=action_space == "admissible")
     rng = random.Random(params.seed)
     per_row = 1 if prompt_format.thoughts else params.n

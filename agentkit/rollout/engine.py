@@ -69,11 +69,18 @@ class ModelAgent(Agent):
     """A language model behind a backend: one batched call per turn for every live episode.
 
     `action_space="text"` generates the reply; `"admissible"` draws it from the env's admissible commands
-    by the model's probability of each (`agentkit.rollout.admissible`).
+    by the model's probability of each (`agentkit.rollout.admissible`), and of each `extra_replies` text.
     """
 
-    def __init__(self, backend: Backend, sampling: SamplingParams | None = None, action_space: ActionSpace = "text"):
+    def __init__(
+        self,
+        backend: Backend,
+        sampling: SamplingParams | None = None,
+        action_space: ActionSpace = "text",
+        extra_replies: tuple[str, ...] = (),
+    ):
         self.backend = backend
+        self.extra_replies = tuple(extra_replies)
         self.sampling = sampling or SamplingParams()
         if self.sampling.n != 1:
             raise ValueError(f"an acting agent samples one reply per turn; got n={self.sampling.n}")
@@ -85,7 +92,9 @@ class ModelAgent(Agent):
         self, prompts: list[Messages], admissible: list[list[str] | None], prompt_format: PromptFormat
     ) -> list[Completion]:
         """One reply per prompt, in this agent's action space."""
-        batches = sample_replies(self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space)
+        batches = sample_replies(
+            self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space, self.extra_replies
+        )
         return [completion for (completion,) in batches]
 
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
