@@ -259,6 +259,27 @@ def test_expert_thought_is_the_quest_sub_goal_and_follows_the_agent_off_the_walk
     assert thought.split(". Left: ")[1].startswith(action)  # the planner's plan, from where the agent is
 
 
+def test_a_short_expert_thought_names_the_next_commands_and_the_end(textworld_cache):
+    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought_steps=2)
+    try:
+        _, info = env.reset(seed=0)
+        walkthrough = env.game(info["task_id"]).walkthrough
+        assert len(walkthrough) >= 3
+        thoughts = []
+        for command in walkthrough:
+            action, thought = env.expert_decision()
+            assert action == command
+            thoughts.append(thought)
+            env.step(command)
+        assert thoughts[0] == f"Next: {walkthrough[0]}, then {walkthrough[1]}."
+        assert thoughts[-2] == f"Next: {walkthrough[-2]}, then {walkthrough[-1]}. Then done."
+        assert thoughts[-1] == f"Next: {walkthrough[-1]}. Then done."
+    finally:
+        env.close()
+    with pytest.raises(EnvError, match="thought_steps=0"):
+        TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought_steps=0)
+
+
 def test_thought_cloning_demos_carry_the_expert_thought(custom_env):
     fmt = PromptFormat(thoughts=True)
     episode = play_episode(custom_env, ExpertPolicy(), custom_env.task_ids()[1], seed=1, prompt_format=fmt)

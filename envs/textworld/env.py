@@ -61,6 +61,8 @@ class TextWorldEnv(TextEnv):
         admissible_actions: put the game's admissible commands in `info` (costs about half the speed).
         generation_seed: draw a fresh set of games from this seed instead of the split's fixed seeds.
         workers: processes used to generate missing games.
+        thought_steps: the expert's thought names this many next commands (None: the whole remaining
+            plan with a step counter); see `Expert.next_decision`.
         progress: show a progress bar while generating.
         **params: generator parameters overriding the split's (e.g. world_size=4 or quest_length=[3, 4]).
     """
@@ -79,10 +81,14 @@ class TextWorldEnv(TextEnv):
         generation_seed: int | None = None,
         workers: int = 1,
         progress: bool = False,
+        thought_steps: int | None = None,
         **params: Any,
     ):
         if not isinstance(max_steps, int) or max_steps < 1:
             raise EnvError(f"max_steps={max_steps!r} must be a positive int")
+        if thought_steps is not None and (not isinstance(thought_steps, int) or thought_steps < 1):
+            raise EnvError(f"thought_steps={thought_steps!r} must be None or a positive int")
+        self.thought_steps = thought_steps
         self.max_steps = max_steps
         self.game_set = game_set
         self.split = split
@@ -128,7 +134,9 @@ class TextWorldEnv(TextEnv):
         self._state = state
         self._commands = []
         self._steps = 0
-        self._expert = Expert(game, self._commands, lambda: start_game(game, admissible=False, policy=True))
+        self._expert = Expert(
+            game, self._commands, lambda: start_game(game, admissible=False, policy=True), self.thought_steps
+        )
         self._score = float(state["score"])
         self._done = False
         observation = clean_observation(state.feedback)

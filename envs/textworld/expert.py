@@ -23,10 +23,17 @@ class Expert:
     game with `policy_commands` requested.
     """
 
-    def __init__(self, game: GameRecord, commands: list[str], start_tracked: Callable[[], Any]):
+    def __init__(
+        self,
+        game: GameRecord,
+        commands: list[str],
+        start_tracked: Callable[[], Any],
+        thought_steps: int | None = None,
+    ):
         self.game = game
         self.commands = commands
         self._start_tracked = start_tracked
+        self.thought_steps = thought_steps
         self._shadow: Any = None
         self._shadow_state: Any = None
         self._replayed = 0
@@ -44,8 +51,16 @@ class Expert:
 
     def next_decision(self) -> tuple[str, str]:
         """The next command and the sub-goal behind it, read off the quest: which step of how many, and
-        what is left to do ("Step 3 of 4. Left: take fly larva from box, then drop fly larva.")."""
+        what is left to do ("Step 3 of 4. Left: take fly larva from box, then drop fly larva.").
+
+        With `thought_steps` the thought names only that many next commands and whether they finish the
+        quest ("Next: go east, then take fly larva." / "Next: drop fly larva. Then done."): as long on a
+        six-step quest as on a three-step one, so it reads the same on longer quests than the training ones.
+        """
         plan = self.remaining_plan()
+        if self.thought_steps is not None:
+            shown = plan[: self.thought_steps]
+            return plan[0], f"Next: {', then '.join(shown)}.{' Then done.' if len(shown) == len(plan) else ''}"
         total = max(len(self.game.walkthrough), len(plan))
         return plan[0], f"Step {total - len(plan) + 1} of {total}. Left: {', then '.join(plan)}."
 
