@@ -36,6 +36,11 @@ CRITIQUE_SYSTEM = (
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
+def revision_reply(thought: str) -> str:
+    """The agent's revision turn: a thought and no command (the engine answers it without an env step)."""
+    return f"Thought: {thought}"
+
+
 @dataclass
 class TreePath:
     """A root-to-leaf path of a tree and the final value of the episode it ends."""
@@ -167,7 +172,7 @@ def splice(pair: Pair, env_name: str, prompt_format: PromptFormat, revision_thou
     prefix = tree.episode(pair.bad.nodes[pair.error], env_name, prompt_format, loss=False)
     turns = list(prefix.turns)
     splice_turn = len(turns)
-    turns.append(Turn("assistant", f"Thought: {revision_thought}", thought=revision_thought, loss=True))
+    turns.append(Turn("assistant", revision_reply(revision_thought), thought=revision_thought, loss=True))
     turns.append(prompt_format.observation_turn(INVALID_REPLY, pair.bad.nodes[pair.error].transition.info))
     good_leaf = pair.good.nodes[-1]
     continuation = tree.episode(good_leaf, env_name, prompt_format, loss=True).turns

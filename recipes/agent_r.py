@@ -32,7 +32,7 @@ from agentkit.errors import AgentkitError
 from agentkit.mcts import SearchSettings
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
-from agentkit.revision import REVISION_THOUGHTS
+from agentkit.revision import REVISION_THOUGHTS, revision_reply
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
@@ -120,7 +120,7 @@ def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> di
     tuned = config.lora.backend_model(model, config.lora.output_folder(round_dir))
     backend = partial(make_backend, config.eval.backend, *tuned, **kwargs)
     offered = config.revision.offer_at_eval and config.eval.action_space != "text"
-    extra = tuple(f"Thought: {thought}" for thought in config.revision.thoughts) if offered else ()
+    extra = tuple(revision_reply(thought) for thought in config.revision.thoughts) if offered else ()
     agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space, extra)}
     (summary,) = evaluate_agents(
         agents,
