@@ -119,8 +119,8 @@ def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> di
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     tuned = config.lora.backend_model(model, config.lora.output_folder(round_dir))
     backend = partial(make_backend, config.eval.backend, *tuned, **kwargs)
-    offered = config.revision.offer_at_eval and config.eval.action_space != "text"
-    extra = tuple(revision_reply(thought) for thought in config.revision.thoughts) if offered else ()
+    # Free-text generation ignores extra replies: a model that writes replies can write a revision itself.
+    extra = tuple(revision_reply(t) for t in config.revision.thoughts) if config.revision.offer_at_eval else ()
     agents = {name: lambda: ModelAgent(backend(), sampling, config.eval.action_space, extra)}
     (summary,) = evaluate_agents(
         agents,
@@ -262,13 +262,14 @@ class SearchPolicy:
 
         search = self.config.search
         kwargs = {"threads": search.threads} if search.backend == "hf" else {}
+        policy = str(self.config.lora.output_folder(round_dir))
         if self.config.lora.full_finetune:
             self.close()
-            self.backend = make_backend(search.backend, str(self.config.lora.output_folder(round_dir)), **kwargs)
+            self.backend = make_backend(search.backend, policy, **kwargs)
         else:
             if self.backend is None:
                 self.backend = make_backend(search.backend, self.model, **kwargs)
-            self.backend.load_adapter(str(self.config.lora.output_folder(round_dir)))
+            self.backend.load_adapter(policy)
         return self.backend
 
     def close(self) -> None:
@@ -294,10 +295,10 @@ def agent_r_round(
     else:
         data = build_data(config, search_policy.load(previous_round), k, round_dir)
         data_path.write_text(json.dumps(data, indent=2))
-    episodes = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
-    replayed = [e for e in read_episodes(config.replay_demos)[0] if e.success] if config.replay_demos else []
-    if episodes:
-        episodes += replayed  # nothing found this round: nothing new to add to the demos either
+    found = read_episodes(data_files[1])[0] + read_episodes(data_files[2])[0]
+    # A round that found nothing has nothing new to add to the demos: it trains on neither.
+    replayed = [e for e in read_episodes(config.replay_demos)[0] if e.success] if found and config.replay_demos else []
+    episodes = found + replayed
     policy = config.lora.output_folder(round_dir)
     if episodes:
         # A full fine-tune continues the previous round's model; LoRA continues its adapter on the base.

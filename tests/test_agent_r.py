@@ -361,7 +361,9 @@ def expert_demos_file(path: Path) -> Path:
 
 
 def trained_decisions(path: Path) -> int:
-    episodes = [episode_from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+    from agentkit.trajectory import read_episodes
+
+    episodes, _ = read_episodes(path)
     return sum(turn.role == "assistant" and turn.loss for e in episodes for turn in e.turns)
 
 
