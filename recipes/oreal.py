@@ -417,6 +417,14 @@ def build_optimizer(config: OrealConfig, module: PolicyWithTokenReward):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
+def clip_policy_gradients(accelerator, module, max_norm: float) -> float:
+    """Clip the policy's gradient norm alone and return it. The reward head trains on another objective at
+    its own rate; clipped together, its BCE gradient would shrink the policy's step whenever it is large."""
+    policy = accelerator.unwrap_model(module).policy
+    norm = accelerator.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], max_norm)
+    return float(norm) if norm is not None else float("nan")  # DeepSpeed clips inside its engine
+
+
 def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection) -> dict[str, float]:
     """One update on the selected samples; returns the loss terms (this rank's values)."""
     from agentkit.reward_models.token_reward import token_reward_loss, token_weights
@@ -455,12 +463,12 @@ def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, sele
     policy_loss = terms["positive"] + c.negative_weight * terms["negative"] + c.kl_coef * terms["kl"]
     loss = policy_loss + rm_loss
     accelerator.backward(loss)
-    grad_norm = accelerator.clip_grad_norm_(module.parameters(), config.optim.max_grad_norm)
+    grad_norm = clip_policy_gradients(accelerator, module, config.optim.max_grad_norm)
     return {
         **{name: float(value.detach()) for name, value in terms.items()},
         "token_rm": float(rm_loss.detach()),
         "loss": float(policy_loss.detach()),
-        "grad_norm": float(grad_norm),
+        "grad_norm": grad_norm,
     }
 
 

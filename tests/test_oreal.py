@@ -137,6 +137,22 @@ def test_the_token_reward_head_learns_which_token_decides_the_outcome():
     assert decisive > 1.2 and decisive > 1.5 * others  # untrained, every token weighs 1
 
 
+def test_the_reward_heads_gradient_does_not_shrink_the_policys_clipped_step():
+    """Policy gradient norm 0.5 under a clip of 1 is left whole, however large the head's gradient."""
+    from accelerate import Accelerator
+
+    policy, head = torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 1, bias=False)
+    policy.weight.grad = torch.full((2, 2), 0.25)  # norm 0.5
+    head.weight.grad = torch.full((1, 2), 100.0)
+    norm = oreal.clip_policy_gradients(Accelerator(cpu=True), oreal.PolicyWithTokenReward(policy, head), 1.0)
+    assert norm == pytest.approx(0.5)
+    assert policy.weight.grad.tolist() == [[0.25, 0.25], [0.25, 0.25]]
+    policy.weight.grad = torch.full((2, 2), 1.0)  # norm 2: clipped to 1
+    oreal.clip_policy_gradients(Accelerator(cpu=True), oreal.PolicyWithTokenReward(policy, head), 1.0)
+    assert policy.weight.grad.norm().item() == pytest.approx(1.0, rel=1e-4)
+    assert head.weight.grad.tolist() == [[100.0, 100.0]]
+
+
 def test_completion_batch_and_per_token_logprobs_line_up():
     batch = completion_batch([[5, 6], [7]], [[8, 9], [1, 2, 3]], pad_id=0)
     assert batch.input_ids.tolist() == [[5, 6, 8, 9], [7, 1, 2, 3]]
