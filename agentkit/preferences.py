@@ -142,6 +142,17 @@ def perturb_solution(solution: str, rng: random.Random) -> str | None:
     return "\n".join(lines)
 
 
+def disputed_step(preference: Preference) -> str | None:
+    """The best response's `a op b = c` at the first line where it and the runner-up differ, or None (no
+    such step). Recomputing that one step is how a judge tells two worked solutions apart."""
+    best, second = (preference.responses[i].splitlines() for i in preference.ranking[:2])
+    for mine, theirs in zip(best, second, strict=False):
+        if mine != theirs:
+            match = _STEP.search(mine)
+            return match.group(0) if match else None
+    return None
+
+
 def arithmetic_preferences(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[Preference]:
     """A (correct, perturbed) pair per arithmetic problem, in random order; the verifier must find the
     first correct and the second wrong, else the problem is skipped (a perturbation can land back on the

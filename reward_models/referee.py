@@ -92,9 +92,16 @@ def parse_score(text: str, *, low: float = 0, high: float = 10) -> float | None:
     return min(max(value, low), high)
 
 
-def make_ranking_reward(metric: str = "kendall") -> RewardFunc:
-    """TRL `reward_funcs` form: completions are rankings, the `ranking` column the gold order."""
+def make_ranking_reward(metric: str = "kendall", format_bonus: float = 0.0) -> RewardFunc:
+    """TRL `reward_funcs` form: completions are rankings, the `ranking` column the gold order.
+
+    A reply that parses earns `format_bonus + (1 - format_bonus) * agreement`, one that does not earns 0.
+    With a bonus of 0 a wrong but well-formed ranking earns the same 0 as a broken reply, so the group's
+    advantages never say which broken replies to avoid (with two candidates, `A > A` stays as likely as
+    `A > B`); a small bonus separates them while a right ranking still earns most."""
     ranking_agreement([0, 1], [0, 1], metric)  # an unknown metric fails here, not mid-training
+    if not 0 <= format_bonus < 1:
+        raise ValueError(f"format_bonus must be in [0, 1), got {format_bonus}")
 
     def ranking_reward(
         completions: Sequence[Any], ranking: Sequence[Sequence[int]], log_metric: Callable | None = None, **_: Any
@@ -102,7 +109,10 @@ def make_ranking_reward(metric: str = "kendall") -> RewardFunc:
         parsed = [parse_ranking(completion_text(c), len(gold)) for c, gold in zip(completions, ranking, strict=True)]
         if log_metric is not None and parsed:
             log_metric("referee/unparsed_ranking", sum(p is None for p in parsed) / len(parsed))
-        return [ranking_agreement(p, gold, metric) for p, gold in zip(parsed, ranking, strict=True)]
+        return [
+            0.0 if p is None else format_bonus + (1 - format_bonus) * ranking_agreement(p, gold, metric)
+            for p, gold in zip(parsed, ranking, strict=True)
+        ]
 
     return ranking_reward
 

@@ -14,6 +14,7 @@ from agentkit.preferences import (
     Preference,
     PreferenceError,
     arithmetic_preferences,
+    disputed_step,
     load_preferences,
     perturb_solution,
     trajectory_preferences,
@@ -88,6 +89,10 @@ def test_ranking_reward_scores_replies_and_logs_unparsed_share():
     assert logged["referee/unparsed_ranking"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="metric"):
         make_ranking_reward("best")
+    bonus = make_ranking_reward("top1", format_bonus=0.2)
+    assert bonus(completions, ranking=[[0, 1, 2]] * 3) == pytest.approx([1.0, 0.2, 0.0])  # right, wrong, broken
+    with pytest.raises(ValueError, match="format_bonus"):
+        make_ranking_reward("top1", format_bonus=1.0)
 
 
 def test_ranking_prompt_labels_candidates():
@@ -235,6 +240,32 @@ def test_arithmetic_preferences_put_the_verified_answer_first_in_the_ranking():
     assert {pair.ranking for pair in pairs} == {(0, 1), (1, 0)}  # the correct answer is not always A
 
 
+def test_the_disputed_step_is_the_best_answers_first_step_that_differs():
+    pair = Preference("Q", ("Tom has 4 books.\nHe buys 2: 4 + 2 = 7.\nHe doubles: 7 * 2 = 14.\n#### 14",
+                            "Tom has 4 books.\nHe buys 2: 4 + 2 = 6.\nHe doubles: 6 * 2 = 12.\n#### 12"), (1, 0))
+    assert disputed_step(pair) == "4 + 2 = 6"  # the best answer is B: its step, not A's
+    assert disputed_step(Preference("Q", ("same", "same\nmore"), (0, 1))) is None  # no differing line
+    assert disputed_step(Preference("Q", ("it is 3", "it is 4"), (0, 1))) is None  # no step to recompute
+
+
+def test_check_replies_recompute_the_disputed_step_before_the_verdict():
+    config = urpo.URPOConfig()
+    config.data.train_per_level = 60
+    config.warmup.arithmetic = config.warmup.open = config.warmup.scoring = 0
+    config.warmup.ranking = 40
+    for reply_style in ("check", "verdict"):
+        config.warmup.ranking_reply = reply_style
+        replies = [chat[1]["content"] for chat in urpo.warmup_chats(config)]
+        assert len(replies) == 40
+        for reply in replies:
+            check, _, verdict = reply.rpartition("\n")
+            assert parse_ranking(reply, 2) is not None and verdict.startswith("Ranking: ")
+            if reply_style == "verdict":
+                assert check == ""
+            else:  # a true equation, the one the two answers disagree on
+                assert check.startswith("Check: ") and _equation_holds(check)
+
+
 def test_trajectory_preferences_pair_wins_with_losses_of_the_same_task(tmp_path, demo_episode):
     won = demo_episode("key")
     lost = Episode("key", "textworld", [Turn("user", "You are in a kitchen."), Turn("assistant", "Action: look")])
@@ -299,6 +330,8 @@ def test_config_rejects_bad_mix_and_group_size():
         load_config(urpo.URPOConfig, CONFIG, ["grpo.num_generations=1"])
     with pytest.raises(ConfigError, match="referee.mode"):
         load_config(urpo.URPOConfig, CONFIG, ["referee.mode=judge"])
+    with pytest.raises(ConfigError, match="format_bonus=1.5"):
+        load_config(urpo.URPOConfig, CONFIG, ["referee.format_bonus=1.5"])
 
 
 def test_open_requests_and_the_rule_check():
@@ -354,5 +387,5 @@ def test_a_run_folder_resumes_only_under_its_own_config(tmp_path):
     (tmp_path / "checkpoints" / "checkpoint-20").mkdir(parents=True)
     urpo.check_resumable(load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "threads=1"]), tmp_path)
     longer = load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "grpo.steps=100"])
-    with pytest.raises(ConfigError, match="grpo.steps=100 \\(the run has 40\\)"):
+    with pytest.raises(ConfigError, match="grpo.steps=100 \\(the run has 200\\)"):
         urpo.check_resumable(longer, tmp_path)
