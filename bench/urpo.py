@@ -7,8 +7,10 @@ Runs `recipes/urpo.py` three times from the same cached warm start and seed:
 - urpo: the policy is player and referee (mixed batches: verifiable, ranking, self-judged open-ended);
 - frozen referee: the same mix, but a frozen copy of the start model scores the open-ended answers;
 - verifier only: GRPO on the arithmetic problems alone, rewarded by the external verifier.
-Prints one markdown table and checks two claims: the URPO referee's held-out ranking accuracy rises from
-start to end, and URPO's held-out arithmetic pass@1 is not below the verifier-only run's. A failed claim
+Prints one markdown table and checks three claims: the URPO referee's held-out ranking accuracy rises from
+start to end, and URPO's held-out arithmetic pass@1 is not below the verifier-only run's, and the end
+referee beats naming one fixed letter every time (a collapsed referee's accuracy also rises once its
+replies parse). A failed claim
 prints MISSED and the script exits 1.
 """
 
@@ -76,26 +78,32 @@ def main(argv: list[str]) -> int:
     print(f"\nURPO bench: {first['train']['global_steps']} GRPO steps per run, held-out {problems} arithmetic "
           f"problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
     print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | among parsed rankings "
-          "start -> end | unparsed rankings start -> end | scoring referee acc. (end) | open answers on request "
+          "start -> end | unparsed rankings start -> end | same first letter start -> end | "
+          "scoring referee acc. (end) | open answers on request "
           "start -> end | referee replies unparsed / read | training seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, metrics in results.items():
         start, end, train = metrics["start"], metrics["end"], metrics["train"]
         scoring = "-" if name == "verifier only" else f"{end['scoring_referee_accuracy']:.1%}"
         print(f"| {name} | {start['pass_at_1']:.1%} -> {rate(end['pass_at_1'], problems)} | "
               f"{start['ranking_accuracy']:.1%} -> {rate(end['ranking_accuracy'], pairs)} | "
               f"{among_parsed(start):.1%} -> {among_parsed(end):.1%} | "
-              f"{start['ranking_unparsed']} -> {end['ranking_unparsed']} of {pairs} | {scoring} | "
+              f"{start['ranking_unparsed']} -> {end['ranking_unparsed']} of {pairs} | "
+              f"{start['ranking_same_choice']:.0%} -> {end['ranking_same_choice']:.0%} | {scoring} | "
               f"{start['open_on_request']:.1%} -> {end['open_on_request']:.1%} | "
               f"{train['referee_unparsed_scores']} / {train['referee_replies']} | {train['train_seconds']:.0f} |")
     urpo, baseline = results["urpo"], results["verifier only"]
     ranking = urpo["start"]["ranking_accuracy"], urpo["end"]["ranking_accuracy"]
     passes = urpo["end"]["pass_at_1"], baseline["end"]["pass_at_1"]
+    constant = urpo["end"]["ranking_constant_accuracy"]
     claims = [
         ("URPO referee's held-out ranking accuracy rises (start -> end)", ranking[1] > ranking[0],
          f"{ranking[0]:.1%} -> {ranking[1]:.1%}", overlap(*ranking, pairs)),
         ("URPO's held-out pass@1 is not below the verifier-only GRPO run's", passes[0] >= passes[1],
          f"{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
+        # a referee that names the same letter whatever it reads also "rises" once its replies parse
+        ("URPO's end referee beats naming one fixed letter every time", ranking[1] > constant,
+         f"{ranking[1]:.1%} vs {constant:.1%}", overlap(ranking[1], constant, pairs)),
     ]
     seeds = [run_seed(folder("urpo"))]
     print()

@@ -25,6 +25,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,12 +420,19 @@ def evaluate(config: URPOConfig, model, tokenizer, scoring_referee=None) -> dict
     correct = math_reward(replies, [p["answer"] for p in problems])
     pairs = arithmetic_preferences(arithmetic_rows(config, "test", config.data.eval_pairs_per_level), config.seed)
 
-    def ranking_accuracy(referee: Referee) -> tuple[float, int]:
+    def ranking_accuracy(referee: Referee) -> tuple[float, int, float]:
+        """Top-1 accuracy, unparsed replies, and the share of the parsed replies naming the referee's most
+        frequent first choice (1.0: it names the same letter whatever the answers say)."""
         orders = referee.rank([p.prompt for p in pairs], [p.responses for p in pairs])
         hits = [ranking_agreement(o, p.ranking, "top1") for o, p in zip(orders, pairs, strict=True)]
-        return sum(hits) / len(hits), sum(o is None for o in orders)
+        firsts = Counter(o[0] for o in orders if o is not None)
+        same = max(firsts.values()) / sum(firsts.values()) if firsts else 0.0
+        return sum(hits) / len(hits), sum(o is None for o in orders), same
 
-    accuracy, unparsed = ranking_accuracy(Referee(model, tokenizer, max_new_tokens=config.referee.max_new_tokens))
+    policy_referee = Referee(model, tokenizer, max_new_tokens=config.referee.max_new_tokens)
+    accuracy, unparsed, same_choice = ranking_accuracy(policy_referee)
+    # what naming one fixed letter every time would score: the bar a referee that reads nothing clears
+    constant = max(Counter(p.ranking[0] for p in pairs).values()) / len(pairs)
     requests = sorted({open_request(p["question"], p["level"]) for p in problems})
     answers = generate_replies(model, tokenizer, requests, max_new_tokens=config.eval.max_new_tokens)
     figures = {
@@ -433,6 +441,8 @@ def evaluate(config: URPOConfig, model, tokenizer, scoring_referee=None) -> dict
         "pairs": len(pairs),
         "ranking_accuracy": accuracy,
         "ranking_unparsed": unparsed,
+        "ranking_same_choice": same_choice,
+        "ranking_constant_accuracy": constant,
         "open_on_request": sum(on_request(r, a) for r, a in zip(requests, answers, strict=True)) / len(requests),
     }
     figures["scoring_referee_accuracy"] = ranking_accuracy(scoring_referee)[0] if scoring_referee else accuracy
@@ -471,6 +481,7 @@ def write_report(config: URPOConfig, run_dir: Path, training: dict[str, Any], st
         ("arithmetic pass@1 (held-out)", "pass_at_1", "{:.1%}"),
         ("policy ranking accuracy (held-out pairs)", "ranking_accuracy", "{:.1%}"),
         ("unparsed rankings", "ranking_unparsed", "{}"),
+        ("parsed rankings naming the most frequent letter first", "ranking_same_choice", "{:.1%}"),
         ("scoring referee ranking accuracy", "scoring_referee_accuracy", "{:.1%}"),
         ("open-ended answers on request", "open_on_request", "{:.1%}"),
     ]

@@ -354,7 +354,7 @@ def test_urpo_recipe_runs_end_to_end(tmp_path):
         "warmup.steps=20", "warmup.arithmetic=100", "warmup.ranking=40", "warmup.scoring=40", "warmup.open=20",
         "data.train_per_level=40", "data.eval_per_level=4", "data.eval_pairs_per_level=4",
         "grpo.steps=3", "grpo.prompts_per_step=4", "grpo.max_completion_length=24", "grpo.logging_steps=1",
-        "grpo.save_steps=2", "eval.max_new_tokens=24", "threads=1",
+        "grpo.save_steps=2", "eval.max_new_tokens=24", "threads=1", "lora.full_finetune=false",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
