@@ -91,12 +91,12 @@ BENCHES: dict[str, Bench] = {
         "agent_r.py", "learning", ("env.train_limit=16",), timeout=1200, about="Agent-R rounds against the BC start"
     ),
     "oreal": Bench(
-        "oreal.py", "learning", ("optim.steps=20", "eval.per_level=60"), timeout=1200,
-        about="OREAL ablation on arithmetic",
+        "oreal.py", "learning", ("--seeds", "0,1,2", "optim.steps=20", "eval.per_level=60"), timeout=2700,
+        about="OREAL ablation on arithmetic, claims on the mean of three seeds",
     ),
     "urpo": Bench(
-        "urpo.py", "learning", ("grpo.steps=20", "data.eval_per_level=100", "data.eval_pairs_per_level=100"),
-        timeout=1200, about="URPO against frozen referee and verifier-only GRPO",
+        "urpo.py", "learning", ("grpo.steps=100", "data.eval_per_level=100", "data.eval_pairs_per_level=100"),
+        timeout=1800, about="URPO against frozen referee and verifier-only GRPO",
     ),
     "behavior_sft": Bench(
         "behavior_sft.py", "learning", timeout=1200, about="behavior-conditioned SFT against vanilla SFT"
