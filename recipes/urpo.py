@@ -74,10 +74,10 @@ class WarmupSettings(WarmStartSettings):
     and rubric scores. 2000 steps with 2000 ranking examples teach the tiny model to recompute the
     disputed step (65% right on held-out pairs, 800 steps with 600 examples: 28%) but not yet to name the
     answer that agrees with it, nor always a valid order (`A > A`). `ranking_labels: random` gives random
-    orders instead, so that any ranking skill at the end comes from the RL step alone. `ranking_reply: check` puts the
-    referee's own work before its verdict: `Check: 19 - 11 = 8` (the first step where the answers differ,
-    recomputed) then `Ranking: ...`, so judging uses the same arithmetic the player learns, one step at a
-    time, instead of a verdict in one token; `verdict` is the ranking alone."""
+    orders instead, so that any ranking skill at the end comes from the RL step alone.
+    `ranking_reply: check` puts the referee's own work before its verdict: `Check: 19 - 11 = 8` (the first
+    step where the answers differ, recomputed) then `Ranking: ...`, so judging uses the same arithmetic the
+    player learns, one step at a time, instead of a verdict in one token; `verdict` is the ranking alone."""
 
     steps: int = 2000
     arithmetic: int = 2000
@@ -93,13 +93,13 @@ class RefereeSettings:
     mode: Literal["self", "frozen"] = "self"
     ranking_metric: Literal["kendall", "top1"] = "top1"
     format_bonus: float = 0.2  # a well-formed but wrong ranking's reward (a broken reply earns 0)
+    low: int = 0
+    high: int = 10
+    max_new_tokens: int = 32  # room for a `Check:` line before the verdict
 
     def __post_init__(self) -> None:
         if not 0 <= self.format_bonus < 1:
             raise ValueError(f"format_bonus={self.format_bonus} must be in [0, 1)")
-    low: int = 0
-    high: int = 10
-    max_new_tokens: int = 32  # room for a `Check:` line before the verdict
 
 
 @dataclass
