@@ -101,18 +101,19 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--seeds"]:  # --seeds 0,1,2: every claim is then on the mean over the seeds
         seeds, argv = [int(s) for s in argv[1].split(",")], argv[2:]
     per_seed = {seed: ablation(seed, argv) for seed in seeds}
-    names = ["SFT start", *VARIANTS]
-    for seed, (start, results) in per_seed.items():
-        problems = start["problems"]
-        rows = {"SFT start": start, **{name: m["eval"]["oreal"] for name, m in results.items()}}
-        print_table(f"Held-out arithmetic test problems ({problems} problems), tiny model, seed {seed}:", rows, results)
+    # one row per policy and seed: the start's figures, then each trained run's
+    tables = {
+        seed: {"SFT start": start, **{name: m["eval"]["oreal"] for name, m in results.items()}}
+        for seed, (start, results) in per_seed.items()
+    }
+    problems = tables[seeds[0]]["SFT start"]["problems"]
+    for seed, rows in tables.items():
+        title = f"Held-out arithmetic test problems ({problems} problems), tiny model, seed {seed}:"
+        print_table(title, rows, per_seed[seed][1])
+    figures = ("greedy", "pass@1", "pass@4")
     mean = {
-        name: {
-            key: sum((start if name == "SFT start" else results[name]["eval"]["oreal"])[key]
-                     for start, results in per_seed.values()) / len(seeds)
-            for key in ("greedy", "pass@1", "pass@4")
-        }
-        for name in names
+        name: {key: sum(rows[name][key] for rows in tables.values()) / len(seeds) for key in figures}
+        for name in tables[seeds[0]]
     }
     if len(seeds) > 1:
         print_table(f"Mean over seeds {seeds}:", mean, None)

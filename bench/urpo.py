@@ -10,8 +10,7 @@ Runs `recipes/urpo.py` three times from the same cached warm start and seed:
 Prints one markdown table and checks three claims: the URPO referee's held-out ranking accuracy rises from
 start to end, and URPO's held-out arithmetic pass@1 is not below the verifier-only run's, and the end
 referee beats naming one fixed letter every time (a collapsed referee's accuracy also rises once its
-replies parse). A failed claim
-prints MISSED and the script exits 1.
+replies parse). A failed claim prints MISSED and the script exits 1.
 
 Last measured (seed 0, 200 GRPO steps, 200 held-out problems and pairs, ~30 min on 2 shared cores): the URPO
 referee 43.0% -> 49.0%, all of it from fewer broken rankings (60 -> 41 of 200; among parsed ones 61.4% ->

@@ -190,7 +190,7 @@ def warmup_chats(config: URPOConfig) -> list[list[dict[str, str]]]:
     """Arithmetic solutions, open-ended answers, rankings (random or gold order) and rubric scores (a
     rule-based label: on request 8-10, another person's or items' problem 3-6, broken off 0-2)."""
     from agentkit.preferences import disputed_step
-    from agentkit.reward_models.referee import ranking_prompt, rubric_prompt
+    from agentkit.reward_models.referee import LETTERS, ranking_prompt, rubric_prompt
 
     settings = config.warmup
     rng = random.Random(f"urpo-warmup/{config.seed}")
@@ -204,7 +204,7 @@ def warmup_chats(config: URPOConfig) -> list[list[dict[str, str]]]:
     chats += [chat(open_request(r["question"], r["level"]), r["question"]) for r in rng.choices(rows, k=settings.open)]
     for pair in rng.choices(pairs, k=settings.ranking):
         order = list(pair.ranking) if settings.ranking_labels == "gold" else rng.sample(pair.ranking, len(pair.ranking))
-        verdict = "Ranking: " + " > ".join("ABCDEFGHIJ"[i] for i in order)
+        verdict = "Ranking: " + " > ".join(LETTERS[i] for i in order)
         step = disputed_step(pair) if settings.ranking_reply == "check" else None
         reply = f"Check: {step}\n{verdict}" if step else verdict
         chats.append(chat(ranking_prompt(pair.prompt, pair.responses), reply))
