@@ -142,15 +142,23 @@ def perturb_solution(solution: str, rng: random.Random) -> str | None:
     return "\n".join(lines)
 
 
-def disputed_step(preference: Preference) -> str | None:
-    """The best response's `a op b = c` at the first line where it and the runner-up differ, or None (no
-    such step). Recomputing that one step is how a judge tells two worked solutions apart."""
-    best, second = (preference.responses[i].splitlines() for i in preference.ranking[:2])
-    for mine, theirs in zip(best, second, strict=False):
-        if mine != theirs:
-            match = _STEP.search(mine)
-            return match.group(0) if match else None
+def disputed_steps(preference: Preference) -> list[str] | None:
+    """Each response's `a op b = c` at the first line where the responses do not all agree, or None (no
+    such line, or a response without a step there)."""
+    for lines in zip(*(response.splitlines() for response in preference.responses), strict=False):
+        if len(set(lines)) > 1:
+            steps = [_STEP.search(line) for line in lines]
+            return [step.group(0) for step in steps] if all(steps) else None
     return None
+
+
+def recompute(step: str) -> int:
+    """The true result of an `a op b = c` step (`/` is whole-number division, as in the problems)."""
+    match = _STEP.search(step)
+    if match is None:
+        raise ValueError(f"not an `a op b = c` step: {step!r}")
+    left, symbol, right, _ = match.groups()
+    return _apply(symbol, int(left), int(right))
 
 
 def arithmetic_preferences(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[Preference]:

@@ -14,9 +14,10 @@ from agentkit.preferences import (
     Preference,
     PreferenceError,
     arithmetic_preferences,
-    disputed_step,
+    disputed_steps,
     load_preferences,
     perturb_solution,
+    recompute,
     trajectory_preferences,
 )
 from agentkit.reward_models.math_reward import math_reward
@@ -240,30 +241,42 @@ def test_arithmetic_preferences_put_the_verified_answer_first_in_the_ranking():
     assert {pair.ranking for pair in pairs} == {(0, 1), (1, 0)}  # the correct answer is not always A
 
 
-def test_the_disputed_step_is_the_best_answers_first_step_that_differs():
+def test_disputed_steps_are_each_answers_step_on_the_first_line_that_differs():
     pair = Preference("Q", ("Tom has 4 books.\nHe buys 2: 4 + 2 = 7.\nHe doubles: 7 * 2 = 14.\n#### 14",
                             "Tom has 4 books.\nHe buys 2: 4 + 2 = 6.\nHe doubles: 6 * 2 = 12.\n#### 12"), (1, 0))
-    assert disputed_step(pair) == "4 + 2 = 6"  # the best answer is B: its step, not A's
-    assert disputed_step(Preference("Q", ("same", "same\nmore"), (0, 1))) is None  # no differing line
-    assert disputed_step(Preference("Q", ("it is 3", "it is 4"), (0, 1))) is None  # no step to recompute
+    assert disputed_steps(pair) == ["4 + 2 = 7", "4 + 2 = 6"]  # in the answers' order, not the ranking's
+    assert [recompute(step) for step in disputed_steps(pair)] == [6, 6]
+    assert recompute("17 / 5 = 3") == 3  # whole-number division, as in the problems
+    assert disputed_steps(Preference("Q", ("same", "same\nmore"), (0, 1))) is None  # no differing line
+    assert disputed_steps(Preference("Q", ("it is 3", "it is 4"), (0, 1))) is None  # no step to recompute
+    with pytest.raises(ValueError, match="not an `a op b = c` step"):
+        recompute("it is 3")
 
 
-def test_check_replies_recompute_the_disputed_step_before_the_verdict():
+def test_audit_replies_mark_each_answers_step_and_name_the_right_one_first():
     config = urpo.URPOConfig()
-    config.data.train_per_level = 60
+    config.data.warmup_per_level = 60
     config.warmup.arithmetic = config.warmup.open = config.warmup.scoring = 0
     config.warmup.ranking = 40
-    for reply_style in ("check", "verdict"):
+    for reply_style in ("audit", "verdict"):
         config.warmup.ranking_reply = reply_style
-        replies = [chat[1]["content"] for chat in urpo.warmup_chats(config)]
-        assert len(replies) == 40
-        for reply in replies:
-            check, _, verdict = reply.rpartition("\n")
-            assert parse_ranking(reply, 2) is not None and verdict.startswith("Ranking: ")
+        chats = urpo.warmup_chats(config)
+        assert len(chats) == 40
+        for prompt, reply in ((chat[0]["content"], chat[1]["content"]) for chat in chats):
+            *audit, verdict = reply.split("\n")
+            order = parse_ranking(reply, 2)
+            assert order is not None and verdict.startswith("Ranking: ")
             if reply_style == "verdict":
-                assert check == ""
-            else:  # a true equation, the one the two answers disagree on
-                assert check.startswith("Check: ") and _equation_holds(check)
+                assert audit == []
+                continue
+            assert [line[:2] for line in audit] == ["A:", "B:"]
+            marks = [line.rsplit(", ", 1)[1] for line in audit]
+            assert sorted(marks) == ["right", "wrong"] and marks[order[0]] == "right"
+            for line, mark in zip(audit, marks, strict=True):
+                step, true = line[3:].split(", ")[:2]
+                assert step in prompt  # copied from its answer
+                assert _equation_holds(f"{step.rsplit(' = ', 1)[0]} = {true.removeprefix('is ')}")
+                assert (mark == "right") == _equation_holds(step)
 
 
 def test_trajectory_preferences_pair_wins_with_losses_of_the_same_task(tmp_path, demo_episode):
@@ -283,6 +296,20 @@ def test_trajectory_preferences_pair_wins_with_losses_of_the_same_task(tmp_path,
 
 
 # ---- batch mixing --------------------------------------------------------------------------------------
+
+
+def test_the_warm_start_and_grpo_get_different_train_problems():
+    config = urpo.URPOConfig()
+    config.data.levels, config.data.warmup_per_level, config.data.train_per_level = [1, 2], 30, 20
+    warmup, rl = urpo.train_problems(config, "warmup"), urpo.train_problems(config, "rl")
+    assert Counter(r["level"] for r in warmup) == {1: 30, 2: 30}
+    assert Counter(r["level"] for r in rl) == {1: 20, 2: 20}
+    assert not {r["question"] for r in warmup} & {r["question"] for r in rl}
+    grpo_rows = urpo.train_rows(config)
+    solved = [r["prompt"][0]["content"].removeprefix("Question: ") for r in grpo_rows if r["kind"] == "verifiable"]
+    assert set(solved) <= {r["question"] for r in rl}
+    ranked = [row for row in grpo_rows if row["kind"] == "ranking"]
+    assert ranked and not any(r["question"] in row["prompt"][0]["content"] for row in ranked for r in warmup)
 
 
 def test_mix_batches_keeps_the_shares_in_every_batch():
@@ -352,7 +379,7 @@ def test_urpo_recipe_runs_end_to_end(tmp_path):
     command = [
         sys.executable, str(RECIPE), "--config", str(CONFIG), f"output_dir={out}", f"cache_dir={tmp_path / 'cache'}",
         "warmup.steps=20", "warmup.arithmetic=100", "warmup.ranking=40", "warmup.scoring=40", "warmup.open=20",
-        "data.train_per_level=40", "data.eval_per_level=4", "data.eval_pairs_per_level=4",
+        "data.warmup_per_level=60", "data.train_per_level=40", "data.eval_per_level=4", "data.eval_pairs_per_level=4",
         "grpo.steps=3", "grpo.prompts_per_step=4", "grpo.max_completion_length=24", "grpo.logging_steps=1",
         "grpo.save_steps=2", "eval.max_new_tokens=24", "threads=1", "lora.full_finetune=false",
     ]
