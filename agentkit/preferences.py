@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.errors import AgentkitError
+from agentkit.eval.arithmetic import compute
 from agentkit.jsonl import json_lines
 
 _STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)")
@@ -114,10 +115,6 @@ def load_preferences(path: str | Path) -> list[Preference]:
     return preferences
 
 
-def _apply(symbol: str, left: int, right: int) -> int:
-    return {"+": left + right, "-": left - right, "*": left * right, "/": left // right}[symbol]
-
-
 def perturb_solution(solution: str, rng: random.Random) -> str | None:
     """The solution with one step's result off by 1-3 and every later step recomputed from it; None when
     the solution has no `a op b = c` step."""
@@ -135,7 +132,7 @@ def perturb_solution(solution: str, rng: random.Random) -> str | None:
             if i == target:
                 value = int(result) + rng.choice([-3, -2, -1, 1, 2, 3])
             else:
-                value = _apply(symbol, left, int(right))
+                value = compute(symbol, left, int(right))
             lines[i] = lines[i][: match.start()] + f"{left} {symbol} {right} = {value}" + lines[i][match.end():]
         elif value is not None and _FINAL.search(lines[i]):
             lines[i] = f"#### {value}"
@@ -158,7 +155,7 @@ def recompute(step: str) -> int:
     if match is None:
         raise ValueError(f"not an `a op b = c` step: {step!r}")
     left, symbol, right, _ = match.groups()
-    return _apply(symbol, int(left), int(right))
+    return compute(symbol, int(left), int(right))
 
 
 def arithmetic_preferences(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[Preference]:

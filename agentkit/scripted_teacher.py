@@ -21,6 +21,7 @@ import re
 
 from agentkit.behaviors import EXTRACT_TEMPLATE, REFLECT_TEMPLATE, behavior_lines
 from agentkit.errors import AgentkitError
+from agentkit.eval.arithmetic import compute
 from agentkit.rollout.backend import Backend, Messages
 from agentkit.rollout.sampling import Completion, SamplingParams
 
@@ -58,10 +59,6 @@ class ScriptedTeacherError(AgentkitError, ValueError):
     """A prompt the scripted teacher cannot read (it knows only arithmetic benchmark problems)."""
 
 
-def _apply(op: str, value: int, n: int) -> int:
-    return {"+": value + n, "-": value - n, "*": value * n, "/": value // n}[op]
-
-
 def parse_problem(question: str) -> tuple[dict[str, str] | None, int, list[tuple[str, int, str]]]:
     """(who and what for a word problem, else None; the start value; the steps as (op, n, sentence))."""
     words = _START.search(question)
@@ -97,7 +94,7 @@ def solve(question: str, behaviors: set[str] = frozenset()) -> str:
     if not total_only:
         lines.append(f"{story['name']} has {value} {story['items']}." if story else f"Start with {value}.")
     for op, n, sentence in steps:
-        result = _apply(op, value, n)
+        result = compute(op, value, n)
         if story and not total_only:
             lines.append(sentence[0].upper() + sentence[1:] + ".")
         if story and _OP_BEHAVIOR[op] not in behaviors:

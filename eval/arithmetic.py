@@ -40,8 +40,13 @@ _OPS = {
 _TIMES = {2: "doubles", 3: "triples"}
 
 
+def compute(symbol: str, left: int, right: int) -> int:
+    """`left symbol right` as the problems and their solutions compute it (`/` keeps the whole part)."""
+    return {"+": left + right, "-": left - right, "*": left * right, "/": left // right}[symbol]
+
+
 def _apply(op: str, value: int, n: int) -> int:
-    return {"add": value + n, "sub": value - n, "mul": value * n, "div": value // n}[op]
+    return compute(_OPS[op][0], value, n)
 
 
 def _random_step(rng: random.Random, value: int) -> tuple[str, int]:
