@@ -80,8 +80,8 @@ class WarmupSettings(WarmStartSettings):
     other. Measured on held-out pairs: the verdict follows the line marked right 98% of the time (after
     a single `Check: 19 - 7 = 12` it agreed with that check 54% of the time), the copy is right 100%
     and the sum 81%, but the mark agrees with the two numbers it compares only ~49%: the tiny model has
-    not learnt to compare them. `verdict` writes the ranking alone;
-    `ranking_labels: random` gives random orders, so that any ranking skill comes from the RL step alone."""
+    not learnt to compare them. `verdict` writes the ranking alone; `ranking_labels: random` gives random
+    orders, so that any ranking skill comes from the RL step alone."""
 
     steps: int = 2000
     arithmetic: int = 2000
