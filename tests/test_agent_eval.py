@@ -151,6 +151,42 @@ def test_extra_replies_compete_with_the_listed_commands(always_north):
     assert parse_action("Thought: I was wrong.") == ("I was wrong.", None)
 
 
+def test_an_extra_reply_is_weighed_against_acting_at_all_not_per_token():
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.admissible import sample_replies
+    from agentkit.rollout.backend import Backend
+    from agentkit.rollout.sampling import SamplingParams
+
+    revision = "Thought: I realize my approach was flawed. I need to revise it."
+
+    class KnownProbabilities(Backend):
+        """Stands in for a model whose reply probabilities are given: (log-probability, tokens) per reply."""
+
+        name = "known"
+
+        def __init__(self, replies: dict[str, tuple[float, int]]):
+            self.replies = replies
+
+        def generate(self, prompts, params):
+            raise AssertionError("an admissible choice without thoughts generates nothing")
+
+        def score(self, prompts, replies, per_token=False):
+            return [[self.replies[r][0] / (self.replies[r][1] if per_token else 1) for r in row] for row in replies]
+
+    commands = {"Action: look": (-1.0, 4), "Action: take key": (-1.5, 5)}
+    prompt, menu = [{"role": "user", "content": "hall"}], ["look", "take key"]
+    # A long reply learnt by heart: 30 tokens at -0.1 each beat any command per token, yet acting (the two
+    # commands' mass, log(e^-1 + e^-1.5) = -0.53) is far likelier than its -3.0, so the agent acts.
+    def choose(revision_logprob: float) -> str:
+        backend = KnownProbabilities({**commands, revision: (revision_logprob, 30)})
+        (replies,) = sample_replies(backend, [prompt], [menu], PromptFormat(), SamplingParams(), "admissible",
+                                    (revision,))  # fmt: skip
+        return replies[0].text
+
+    assert choose(-3.0) == "Action: look"  # per token -0.1 vs -0.25: ranked per token, it would revise
+    assert choose(-0.2) == revision
+
+
 def test_draw_follows_the_softmax_of_the_scores_and_top_p():
     import random
 

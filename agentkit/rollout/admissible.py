@@ -32,6 +32,12 @@ def check_action_space(value: str) -> None:
         raise ValueError(f"action_space={value!r} must be one of {', '.join(ACTION_SPACES)}")
 
 
+def log_sum_exp(values: list[float]) -> float:
+    """log(sum(exp(v))) without underflow: the log-probability of any one of several replies."""
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
 def draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int:
     """An index: the best score when greedy, else a draw from softmax(scores / temperature) cut to the
     smallest set whose mass reaches `top_p`."""
@@ -62,7 +68,9 @@ def sample_replies(
     for a command drawn from that prompt's admissible commands by the model's log-probability of the
     reply (per token or whole, by `action_space`). One `score` call covers every prompt with a list; the
     others go to one `generate` call. `extra_replies` (whole reply texts, e.g. Agent-R's revision thought)
-    are scored and drawn beside the commands, so a reply that names no command can still be chosen.
+    compete with acting at all: each one's whole probability against the sum of the listed commands' (a
+    second `score` call), and only when acting wins is the command drawn. Ranked per token beside the
+    commands, a fixed reply the model has learnt by heart would win at every step.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
@@ -82,12 +90,20 @@ def sample_replies(
     rows = [(i, None) for i in listed]
     if prompt_format.thoughts:
         rows = [(i, parse_action(c.text)[0]) for i, cs in zip(listed, generated[len(free) :], strict=True) for c in cs]
-    replies = [
-        [*(prompt_format.reply(command, thought) for command in admissible[i]), *extra_replies] for i, thought in rows
-    ]
-    scores = backend.score([prompts[i] for i, _ in rows], replies, per_token=action_space == "admissible")
+    replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
+    row_prompts = [prompts[i] for i, _ in rows]
+    scores = backend.score(row_prompts, replies, per_token=action_space == "admissible")
+    if extra_replies:
+        totals = backend.score(row_prompts, [[*options, *extra_replies] for options in replies], per_token=False)
     rng = random.Random(params.seed)
     per_row = 1 if prompt_format.thoughts else params.n
-    for (i, _), options, row in zip(rows, replies, scores, strict=True):
-        results[i] += [Completion(options[draw(row, params, rng)]) for _ in range(per_row)]
+    for k, ((i, _), options, row) in enumerate(zip(rows, replies, scores, strict=True)):
+        for _ in range(per_row):
+            if extra_replies:  # first: act (the listed commands' whole mass) or say one of the extra replies
+                acting = log_sum_exp(totals[k][: len(options)])
+                pick = draw([acting, *totals[k][len(options) :]], params, rng)
+                if pick:
+                    results[i].append(Completion(extra_replies[pick - 1]))
+                    continue
+            results[i].append(Completion(options[draw(row, params, rng)]))
     return results
