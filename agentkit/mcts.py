@@ -37,6 +37,8 @@ class SearchSettings:
     exploration: c in UCT's Q + c * sqrt(ln N_parent / n_child).
     candidates: replies sampled per expansion (k); duplicates are merged.
     max_depth: a path ends after this many actions (None: the env's step limit).
+    discount: a leaf's outcome is its episode's final value times discount^(steps - 1), so of two wins
+        the shorter is worth more to the search and to Agent-R's alpha/beta filters (1: every win is 1).
     temperature, top_p, max_tokens: sampling of expansions and simulations.
     action_space: `text` samples free replies; `admissible` / `admissible_sum` draw each from the node's
         admissible commands by the policy's log-probability of it, per token or whole
@@ -48,6 +50,7 @@ class SearchSettings:
     exploration: float = 0.25
     candidates: int = 4
     max_depth: int | None = None
+    discount: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 24
@@ -60,6 +63,8 @@ class SearchSettings:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be an int >= 1")
         if self.max_depth is not None and (not isinstance(self.max_depth, int) or self.max_depth < 1):
             raise ValueError(f"max_depth={self.max_depth!r} must be None or an int >= 1")
+        if not 0 < self.discount <= 1:
+            raise ValueError(f"discount={self.discount!r} must be in (0, 1]")
         if self.exploration < 0:
             raise ValueError(f"exploration={self.exploration!r} must be >= 0")
         check_action_space(self.action_space)
@@ -214,10 +219,11 @@ class Replayer:
 class Tree:
     """The search tree of one task."""
 
-    def __init__(self, task: Task, replayer: Replayer, max_depth: int):
+    def __init__(self, task: Task, replayer: Replayer, max_depth: int, discount: float = 1.0):
         self.task = task
         self.replayer = replayer
         self.max_depth = max_depth
+        self.discount = discount
         root = replayer.root()
         self.task_id = str(root.info.get("task_id", task.task_id or f"seed-{task.seed}"))
         self.nodes: list[Node] = [Node(0, None, None, None, "", root, 0)]
@@ -250,7 +256,7 @@ class Tree:
         node = Node(len(self.nodes), parent.id, action, thought, reply, transition, depth, terminal,
                     token_ids=token_ids)
         if terminal:
-            node.outcome = outcome_value(transition)
+            node.outcome = outcome_value(transition) * self.discount ** (depth - 1)
         self.nodes.append(node)
         parent.children.append(node.id)
         return node
@@ -385,7 +391,7 @@ class Search:
 
 
 def build_trees(
-    env_factory: Callable[[], TextEnv], tasks: list[Task], max_depth: int | None
+    env_factory: Callable[[], TextEnv], tasks: list[Task], max_depth: int | None, discount: float = 1.0
 ) -> tuple[list[Tree], list[tuple[Task, str]]]:
     """One tree (and one env of its own) per task; the depth limit defaults to the env's step limit.
 
@@ -395,7 +401,7 @@ def build_trees(
     for task in tasks:
         env = env_factory()
         try:
-            trees.append(Tree(task, Replayer(env, task), max_depth or env.max_steps))
+            trees.append(Tree(task, Replayer(env, task), max_depth or env.max_steps, discount))
         except Exception as exc:  # a missing or corrupt task fails alone
             env.close()
             failed.append((task, f"{type(exc).__name__}: {exc}"))

@@ -210,7 +210,10 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
         handle = bar.add_task(f"MCTS round {round_index}", total=len(tasks))
         for start in range(0, len(tasks), s.trees_at_once):
             trees, failed = build_trees(
-                config.env.factory(config.env.train_kwargs), tasks[start : start + s.trees_at_once], s.max_depth
+                config.env.factory(config.env.train_kwargs),
+                tasks[start : start + s.trees_at_once],
+                s.max_depth,
+                s.discount,
             )
             totals["failed_tasks"] += [{"task_id": task.task_id, "error": error} for task, error in failed]
             try:

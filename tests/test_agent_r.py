@@ -165,6 +165,19 @@ def test_a_node_is_reached_by_reset_and_replay_and_known_steps_come_from_the_cac
     assert fresh.step("get 1 coal")[0] == again.observation and detour.depth == 1
 
 
+def test_a_discounted_win_is_worth_less_the_longer_it_took():
+    tree = Tree(TASK, Replayer(make("textcraft", **ENV_KWARGS), TASK), 6, discount=0.5)
+    won = tree.add_child(tree.add_child(tree.root, f"Action: {WIN[0]}"), f"Action: {WIN[1]}")
+    detour = tree.add_child(tree.add_child(tree.root, "Action: inventory"), f"Action: {WIN[0]}")
+    late_win = tree.add_child(detour, f"Action: {WIN[1]}")
+    assert won.outcome == 0.5 and late_win.outcome == 0.25  # 1 x 0.5^(steps - 1)
+    # the shorter win is the good path Agent-R keeps, and a pair needs alpha of it
+    paths = leaf_paths(tree)
+    assert [p.nodes[-1] for p in good_paths(paths, alpha=0.3, limit=2)] == [won]
+    with pytest.raises(ValueError, match="discount=0"):
+        SearchSettings(discount=0)
+
+
 def test_a_reply_without_a_command_gets_the_engines_answer_and_never_reaches_the_env():
     env = CountingEnv()
     tree = tree_for(env)
