@@ -1,7 +1,9 @@
 """URPO against its two baselines on the tiny arithmetic testbed, same warm start, steps and batch size.
 
     python bench/urpo.py [key=value ...]   (overrides go to every run's config)
-    python bench/urpo.py --table-only        (the table and claims of the runs already made)
+    python bench/urpo.py --seeds 0,1,2 [key=value ...]   (each seed: its own warm start, problems and pairs;
+                                                       the claims are checked on the mean over the seeds)
+    python bench/urpo.py [--seeds ...] --table-only      (the table and claims of the runs already made)
 
 Runs `recipes/urpo.py` three times from the same cached warm start and seed:
 - urpo: the policy is player and referee (mixed batches: verifiable, ranking, self-judged open-ended);
@@ -29,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentkit.benchmarks import result_line, run_seed
+from agentkit.benchmarks import result_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
@@ -39,16 +41,16 @@ RUNS = {
 }
 
 
-def folder(name: str) -> Path:
-    return ROOT / "runs" / "bench_urpo" / name.replace(" ", "_")
+def folder(name: str, seed: int) -> Path:
+    return ROOT / "runs" / "bench_urpo" / f"seed{seed}" / name.replace(" ", "_")
 
 
-def run(name: str, overrides: list[str]) -> dict:
-    out = folder(name)
+def run(name: str, seed: int, overrides: list[str]) -> dict:
+    out = folder(name, seed)
     command = [sys.executable, str(ROOT / "recipes" / "urpo.py"), "--config",
                str(ROOT / "recipes" / "configs" / "urpo_arithmetic.yaml"), f"output_dir={out}", *RUNS[name],
-               *overrides]
-    print(f"[{name}] {' '.join(command[1:])}", file=sys.stderr, flush=True)
+               f"seed={seed}", *overrides]
+    print(f"[{name}, seed {seed}] {' '.join(command[1:])}", file=sys.stderr, flush=True)
     shutil.rmtree(out, ignore_errors=True)  # a fresh run each time, never a resumed one
     subprocess.run(command, check=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text())
@@ -75,15 +77,11 @@ def among_parsed(figures: dict) -> float:
     return figures["ranking_accuracy"] * figures["pairs"] / parsed if parsed else 0.0
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["--table-only"]:  # print the table of the runs already in runs/bench_urpo
-        results = {name: json.loads((folder(name) / "metrics.json").read_text()) for name in RUNS}
-    else:
-        results = {name: run(name, argv) for name in RUNS}
-    first = next(iter(results.values()))
+def print_table(seed: int, results: dict[str, dict]) -> None:
+    first = results["urpo"]
     problems, pairs = first["end"]["problems"], first["end"]["pairs"]
-    print(f"\nURPO bench: {first['train']['global_steps']} GRPO steps per run, held-out {problems} arithmetic "
-          f"problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
+    print(f"\nURPO bench, seed {seed}: {first['train']['global_steps']} GRPO steps per run, held-out {problems} "
+          f"arithmetic problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
     print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | among parsed rankings "
           "start -> end | unparsed rankings start -> end | same first letter start -> end | "
           "scoring referee acc. (end) | open answers on request "
@@ -99,20 +97,51 @@ def main(argv: list[str]) -> int:
               f"{start['ranking_same_choice']:.0%} -> {end['ranking_same_choice']:.0%} | {scoring} | "
               f"{start['open_on_request']:.1%} -> {end['open_on_request']:.1%} | "
               f"{train['referee_unparsed_scores']} / {train['referee_replies']} | {train['train_seconds']:.0f} |")
-    urpo, baseline = results["urpo"], results["verifier only"]
-    ranking = urpo["start"]["ranking_accuracy"], urpo["end"]["ranking_accuracy"]
-    passes = urpo["end"]["pass_at_1"], baseline["end"]["pass_at_1"]
-    constant = urpo["end"]["ranking_constant_accuracy"]
+
+
+def main(argv: list[str]) -> int:
+    table_only = "--table-only" in argv  # the table and claims of the runs already in runs/bench_urpo
+    argv = [a for a in argv if a != "--table-only"]
+    seeds = [0]
+    if argv[:1] == ["--seeds"]:  # --seeds 0,1,2: every claim is then on the mean over the seeds
+        seeds, argv = [int(s) for s in argv[1].split(",")], argv[2:]
+    per_seed = {
+        seed: {
+            name: json.loads((folder(name, seed) / "metrics.json").read_text()) if table_only else run(name, seed, argv)
+            for name in RUNS
+        }
+        for seed in seeds
+    }
+    for seed, results in per_seed.items():
+        print_table(seed, results)
+
+    def mean(run_name: str, phase: str, key: str) -> float:
+        return sum(results[run_name][phase][key] for results in per_seed.values()) / len(seeds)
+
+    # sampling noise of a mean over seeds: the pooled count over every seed's held-out set
+    problems = sum(results["urpo"]["end"]["problems"] for results in per_seed.values())
+    pairs = sum(results["urpo"]["end"]["pairs"] for results in per_seed.values())
+    ranking = mean("urpo", "start", "ranking_accuracy"), mean("urpo", "end", "ranking_accuracy")
+    passes = mean("urpo", "end", "pass_at_1"), mean("verifier only", "end", "pass_at_1")
+    constant = mean("urpo", "end", "ranking_constant_accuracy")
+    of = f"mean over seeds {','.join(map(str, seeds))}: " if len(seeds) > 1 else ""
+    if len(seeds) > 1:
+        print(f"\n| mean over seeds {', '.join(map(str, seeds))} | pass@1 start -> end | referee acc. start -> end "
+              "| same first letter (end) |")
+        print("|---|---|---|---|")
+        for name in RUNS:
+            print(f"| {name} | {mean(name, 'start', 'pass_at_1'):.1%} -> {mean(name, 'end', 'pass_at_1'):.1%} | "
+                  f"{mean(name, 'start', 'ranking_accuracy'):.1%} -> {mean(name, 'end', 'ranking_accuracy'):.1%} | "
+                  f"{mean(name, 'end', 'ranking_same_choice'):.0%} |")
     claims = [
         ("URPO referee's held-out ranking accuracy rises (start -> end)", ranking[1] > ranking[0],
-         f"{ranking[0]:.1%} -> {ranking[1]:.1%}", overlap(*ranking, pairs)),
+         f"{of}{ranking[0]:.1%} -> {ranking[1]:.1%}", overlap(*ranking, pairs)),
         ("URPO's held-out pass@1 is not below the verifier-only GRPO run's", passes[0] >= passes[1],
-         f"{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
+         f"{of}{passes[0]:.1%} vs {passes[1]:.1%}", overlap(*passes, problems)),
         # a referee that names the same letter whatever it reads also "rises" once its replies parse
         ("URPO's end referee beats naming one fixed letter every time", ranking[1] > constant,
-         f"{ranking[1]:.1%} vs {constant:.1%}", overlap(ranking[1], constant, pairs)),
+         f"{of}{ranking[1]:.1%} vs {constant:.1%}", overlap(ranking[1], constant, pairs)),
     ]
-    seeds = [run_seed(folder("urpo"))]
     print()
     print(result_line("RESULT", method="URPO", task=f"arithmetic preference pairs ({pairs} held-out)",
                       metric="referee ranking accuracy", baseline_name="start", baseline=ranking[0],
