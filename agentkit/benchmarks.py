@@ -88,7 +88,8 @@ BENCHES: dict[str, Bench] = {
         about="BC and thought cloning on TextWorld held-out games",
     ),
     "agent_r": Bench(
-        "agent_r.py", "learning", ("env.train_limit=16",), timeout=1200, about="Agent-R rounds against the BC start"
+        "agent_r.py", "learning", timeout=9000,
+        about="Agent-R rounds on TextWorld against BC on 150 demos (builds the 1200-game demo base once)",
     ),
     "oreal": Bench(
         "oreal.py", "learning", ("--seeds", "0,1,2", "optim.steps=20", "eval.per_level=60"), timeout=2700,

@@ -58,7 +58,7 @@ class RevisionConfig:
     critique_max_tokens: int = 4
     thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
     # With an admissible action space the policy only ever names a listed command; offered here, each
-    # revision thought is scored beside the commands at evaluation, so the policy can choose to revise.
+    # revision thought's probability is weighed against acting at evaluation, so the policy can revise.
     offer_at_eval: bool = True
 
     def __post_init__(self) -> None:
