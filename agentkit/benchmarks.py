@@ -112,6 +112,19 @@ def result_line(kind: str, **fields: Any) -> str:
     return f"{kind} {json.dumps(fields, sort_keys=True)}"
 
 
+def split_seeds(argv: list[str]) -> tuple[list[int], list[str]]:
+    """A bench's leading `--seeds 0,1,2` (its claims are then on the mean over the seeds) and the rest of
+    its arguments; seed 0 alone without it."""
+    if argv[:1] != ["--seeds"]:
+        return [0], argv
+    if len(argv) < 2:
+        raise BenchError("--seeds needs a comma-separated list, e.g. --seeds 0,1,2")
+    try:
+        return [int(s) for s in argv[1].split(",")], argv[2:]
+    except ValueError:
+        raise BenchError(f"--seeds {argv[1]!r} is not a comma-separated list of integers") from None
+
+
 def run_seed(run_dir: Path) -> int:
     """The seed a recipe run used, read from the config it saved, for a RESULT line's `seeds`."""
     import yaml

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, split_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "oreal.py"
@@ -97,9 +97,7 @@ def print_table(title: str, rows: dict[str, dict[str, float]], runs: dict[str, d
 
 
 def main(argv: list[str]) -> int:
-    seeds = [0]
-    if argv[:1] == ["--seeds"]:  # --seeds 0,1,2: every claim is then on the mean over the seeds
-        seeds, argv = [int(s) for s in argv[1].split(",")], argv[2:]
+    seeds, argv = split_seeds(argv)
     per_seed = {seed: ablation(seed, argv) for seed in seeds}
     # one row per policy and seed: the start's figures, then each trained run's
     tables = {

@@ -32,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import result_line, split_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
@@ -103,9 +103,7 @@ def print_table(seed: int, results: dict[str, dict]) -> None:
 def main(argv: list[str]) -> int:
     table_only = "--table-only" in argv  # the table and claims of the runs already in runs/bench_urpo
     argv = [a for a in argv if a != "--table-only"]
-    seeds = [0]
-    if argv[:1] == ["--seeds"]:  # --seeds 0,1,2: every claim is then on the mean over the seeds
-        seeds, argv = [int(s) for s in argv[1].split(",")], argv[2:]
+    seeds, argv = split_seeds(argv)
     per_seed = {
         seed: {
             name: json.loads((folder(name, seed) / "metrics.json").read_text()) if table_only else run(name, seed, argv)

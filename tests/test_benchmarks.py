@@ -13,6 +13,7 @@ from agentkit.benchmarks import (
     run_bench,
     run_benches,
     run_seed,
+    split_seeds,
     update_readme,
     write_page,
 )
@@ -106,3 +107,12 @@ def test_a_named_bench_replaces_its_own_rows_of_the_days_page(bench_dir, tmp_pat
     assert "| good | ok |" in text and "| missed | ok |" in text and "| slow | timeout |" in text
     assert "| sft | 1.70x |" in text and "1.20x" not in text
     assert "| sft | 1.70x |" in readme.read_text() and "| BC | textworld test |" in readme.read_text()
+
+
+def test_split_seeds_reads_a_leading_seed_list_and_names_a_bad_one():
+    assert split_seeds(["--seeds", "0,1,2", "steps=3"]) == ([0, 1, 2], ["steps=3"])
+    assert split_seeds(["steps=3"]) == ([0], ["steps=3"])
+    with pytest.raises(BenchError, match="'0,x'"):
+        split_seeds(["--seeds", "0,x"])
+    with pytest.raises(BenchError, match="--seeds needs"):
+        split_seeds(["--seeds"])
