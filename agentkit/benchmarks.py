@@ -114,7 +114,11 @@ def result_line(kind: str, **fields: Any) -> str:
 
 def split_seeds(argv: list[str]) -> tuple[list[int], list[str]]:
     """A bench's leading `--seeds 0,1,2` (its claims are then on the mean over the seeds) and the rest of
-    its arguments; seed 0 alone without it."""
+    its arguments; seed 0 alone without it. A `seed=N` override is refused: each run's seed and folder
+    come from the list, and an override would train every run on one seed under another's name."""
+    given = [arg for arg in argv if arg.startswith("seed=")]
+    if given:
+        raise BenchError(f"{given[0]!r}: give the seeds as a leading --seeds list (e.g. --seeds {given[0][5:]})")
     if argv[:1] != ["--seeds"]:
         return [0], argv
     if len(argv) < 2:

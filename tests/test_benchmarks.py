@@ -116,3 +116,5 @@ def test_split_seeds_reads_a_leading_seed_list_and_names_a_bad_one():
         split_seeds(["--seeds", "0,x"])
     with pytest.raises(BenchError, match="--seeds needs"):
         split_seeds(["--seeds"])
+    with pytest.raises(BenchError, match="'seed=3'.*--seeds 3"):
+        split_seeds(["--seeds", "0,1", "seed=3"])
