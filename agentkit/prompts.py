@@ -54,10 +54,18 @@ class PromptFormat:
         return f"Action: {action}"
 
     def observation_turn(self, observation: str, info: dict) -> Turn:
-        """The stored user turn: the raw observation, with the admissible commands kept in its info."""
-        admissible = info.get("admissible_actions")
-        turn_info = {} if admissible is None else {"admissible_actions": admissible}
-        return Turn("user", observation, info=turn_info)
+        """The stored user turn: the raw observation, with the admissible commands (and the thoughts the
+        env offers, see `thought_options`) kept in its info."""
+        kept = {key: info[key] for key in ("admissible_actions", "thought_options") if info.get(key) is not None}
+        return Turn("user", observation, info=kept)
+
+    def thought_options(self, turns: list[Turn]) -> list[str] | None:
+        """The thoughts the env offers for this episode (its first observation's `thought_options`, e.g.
+        the sentences of a TextWorld objective), which the agent chooses among as it chooses among the
+        admissible commands; None when it offers none or replies carry no thought."""
+        if not self.thoughts or len(turns) < 2:
+            return None
+        return turns[1].info.get("thought_options")
 
     def messages_for(self, turns: list[Turn]) -> list[dict[str, str]]:
         """The prompt for the next decision, from the episode's turns so far (system turn first).

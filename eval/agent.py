@@ -107,19 +107,26 @@ def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
     plt.close(fig)
 
 
-def expert_decisions(episodes: list[Episode], prompt_format) -> list[tuple[list[dict[str, str]], str, list[str]]]:
-    """(prompt, the expert's command, the admissible commands) for every decision of expert `episodes`."""
+Decision = tuple[list[dict[str, str]], str, list[str], list[str] | None]
+
+
+def expert_decisions(episodes: list[Episode], prompt_format) -> list[Decision]:
+    """(prompt, the expert's command, the admissible commands, the thoughts the env offered) for every
+    decision of expert `episodes`."""
     return [
-        (prompt, turn.action, observation.info.get("admissible_actions") or [])
+        (
+            prompt,
+            turn.action,
+            observation.info.get("admissible_actions") or [],
+            prompt_format.thought_options(episode.turns),
+        )
         for episode in episodes
         for prompt, turn, observation in prompt_format.decisions(episode.turns)
         if turn.action is not None
     ]
 
 
-def expert_agreement(
-    agent, decisions: list[tuple[list[dict[str, str]], str, list[str]]], prompt_format: PromptFormat
-) -> float | None:
+def expert_agreement(agent, decisions: list[Decision], prompt_format: PromptFormat) -> float | None:
     """The share of the expert's decisions the agent repeats from the expert's own states.
 
     Success needs every step of an episode right, so a weak agent sits at 0% while it learns; agreement
@@ -134,12 +141,12 @@ def expert_agreement(
     if not decisions:
         return None
     if isinstance(agent, ModelAgent):
-        prompts, _, admissible = zip(*decisions, strict=True)
-        completions = agent.complete(list(prompts), list(admissible), prompt_format)
-        pairs = zip(completions, decisions, strict=True)
-        return sum(parse_action(reply.text)[1] == action for reply, (_, action, _) in pairs) / len(decisions)
+        prompts, actions, admissible, offered = zip(*decisions, strict=True)
+        completions = agent.complete(list(prompts), list(admissible), prompt_format, list(offered))
+        pairs = zip(completions, actions, strict=True)
+        return sum(parse_action(reply.text)[1] == action for reply, action in pairs) / len(decisions)
     if isinstance(getattr(agent, "policy", None), RandomPolicy):
-        return sum(1 / len(a) if action in a else 0.0 for _, action, a in decisions) / len(decisions)
+        return sum(1 / len(a) if action in a else 0.0 for _, action, a, _ in decisions) / len(decisions)
     return None
 
 

@@ -50,7 +50,7 @@ def test_random_policy_agreement_is_its_chance_of_picking_the_experts_command():
     from agentkit.rollout.engine import PolicyAgent
 
     decisions = decisions_of([("go north", ["go north", "look"]), ("take key", ["take key", "go south", "look", "x"])])
-    assert [action for _, action, _ in decisions] == ["go north", "take key"]
+    assert [action for _, action, _, _ in decisions] == ["go north", "take key"]
     assert decisions[1][0][-1]["content"].startswith("After go north.")  # the prompt is the expert's own state
     random_agent = PolicyAgent(RandomPolicy(0))
     assert expert_agreement(random_agent, decisions, PromptFormat()) == pytest.approx((1 / 2 + 1 / 4) / 2)
@@ -151,27 +151,27 @@ def test_extra_replies_compete_with_the_listed_commands(always_north):
     assert parse_action("Thought: I was wrong.") == ("I was wrong.", None)
 
 
+class KnownProbabilities:
+    """Stands in for a model whose reply probabilities are given: (log-probability, tokens) per reply."""
+
+    name = "known"
+
+    def __init__(self, replies: dict[str, tuple[float, int]]):
+        self.replies = replies
+
+    def generate(self, prompts, params):
+        raise AssertionError("an admissible choice without written thoughts generates nothing")
+
+    def score(self, prompts, replies, per_token=False):
+        return [[self.replies[r][0] / (self.replies[r][1] if per_token else 1) for r in row] for row in replies]
+
+
 def test_an_extra_reply_is_weighed_against_acting_at_all_not_per_token():
     from agentkit.prompts import PromptFormat
     from agentkit.rollout.admissible import sample_replies
-    from agentkit.rollout.backend import Backend
     from agentkit.rollout.sampling import SamplingParams
 
     revision = "Thought: I realize my approach was flawed. I need to revise it."
-
-    class KnownProbabilities(Backend):
-        """Stands in for a model whose reply probabilities are given: (log-probability, tokens) per reply."""
-
-        name = "known"
-
-        def __init__(self, replies: dict[str, tuple[float, int]]):
-            self.replies = replies
-
-        def generate(self, prompts, params):
-            raise AssertionError("an admissible choice without thoughts generates nothing")
-
-        def score(self, prompts, replies, per_token=False):
-            return [[self.replies[r][0] / (self.replies[r][1] if per_token else 1) for r in row] for row in replies]
 
     commands = {"Action: look": (-1.0, 4), "Action: take key": (-1.5, 5)}
     prompt, menu = [{"role": "user", "content": "hall"}], ["look", "take key"]
@@ -204,3 +204,26 @@ def test_draw_follows_the_softmax_of_the_scores_and_top_p():
     assert counts[1] / 4000 == pytest.approx(expected[1], abs=0.03)
     # top_p 0.7 keeps only the best command (its mass alone is ~0.73).
     assert {draw(scores, SamplingParams(temperature=1.0, top_p=0.7), rng) for _ in range(200)} == {0}
+
+
+def test_an_offered_thought_is_chosen_by_its_mass_then_the_command_given_it():
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.admissible import sample_replies
+    from agentkit.rollout.sampling import SamplingParams
+
+    fmt = PromptFormat(thoughts=True)
+    prompt, menu = [{"role": "user", "content": "hall"}], ["go east", "take key"]
+    thoughts = ["First, head east.", "Then, take the key."]
+    # The first thought's best reply is the likeliest single reply, but the second thought holds more mass
+    # over both commands (e^-2 + e^-2 > e^-1.5 + e^-9), so it is chosen; given it, "take key" wins per token.
+    backend = KnownProbabilities({
+        fmt.reply("go east", thoughts[0]): (-1.5, 10),
+        fmt.reply("take key", thoughts[0]): (-9.0, 10),
+        fmt.reply("go east", thoughts[1]): (-2.0, 5),
+        fmt.reply("take key", thoughts[1]): (-2.0, 10),
+    })  # fmt: skip
+    (replies,) = sample_replies(backend, [prompt], [menu], fmt, SamplingParams(), "admissible", (), [thoughts])
+    assert [r.text for r in replies] == [fmt.reply("take key", thoughts[1])]
+    hot = SamplingParams(temperature=20.0, n=40, seed=2)
+    drawn = {r.text for r in sample_replies(backend, [prompt], [menu], fmt, hot, "admissible", (), [thoughts])[0]}
+    assert drawn == {fmt.reply(command, thought) for command in menu for thought in thoughts}

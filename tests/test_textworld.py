@@ -12,6 +12,7 @@ from agentkit.collect import collect, play_episode
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
+from agentkit.envs.textworld.expert import instruction_sentences
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.trajectory import Turn, read_episodes
@@ -278,6 +279,52 @@ def test_a_short_expert_thought_names_the_next_commands_and_the_end(textworld_ca
         env.close()
     with pytest.raises(EnvError, match="thought_steps=0"):
         TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought_steps=0)
+
+
+def test_instruction_sentences_are_the_block_that_covers_the_commands():
+    objective = (
+        "Welcome to TextWorld! Here is how to play! First of all, unlock the box inside the cellar. And then, "
+        "open the box. Then, take the fly larva from the box. With the fly larva, toss the fly larva on the "
+        "floor of the cellar. Got that? Good!"
+    )
+    walkthrough = ["unlock box with latchkey", "open box", "take fly larva from box", "drop fly larva"]
+    assert instruction_sentences(objective, walkthrough) == [
+        "First of all, unlock the box inside the cellar.",
+        "And then, open the box.",
+        "Then, take the fly larva from the box.",
+        "With the fly larva, toss the fly larva on the floor of the cellar.",
+    ]
+    assert instruction_sentences("Your objective is to eat the fondue.", ["take fondue", "eat fondue"]) is None
+
+
+def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):
+    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought="instruction")
+    try:
+        observation, info = env.reset(seed=0)
+        walkthrough = env.game(info["task_id"]).walkthrough
+        thoughts = []
+        for command in walkthrough:
+            action, thought = env.expert_decision()
+            assert action == command
+            thoughts.append(thought)
+            env.step(command)
+        assert len(set(thoughts)) == len(walkthrough)
+        assert [observation.index(thought) for thought in thoughts] == sorted(
+            observation.index(thought) for thought in thoughts
+        )  # the objective's sentences, word for word and in order
+        assert set(thoughts) < set(info["thought_options"])  # offered to the agent with the greeting and closing
+        turns = [Turn("system", "rules"), PromptFormat().observation_turn(observation, info)]
+        assert PromptFormat(thoughts=True).thought_options(turns) == info["thought_options"]
+        assert PromptFormat().thought_options(turns) is None  # replies without thoughts choose none
+        _, info = env.reset(seed=0)
+        detour = next(a for a in info["admissible_actions"] if a.startswith("go ") and a != walkthrough[0])
+        env.step(detour)
+        action, thought = env.expert_decision()
+        assert thought == f"Next: {action}."  # off the walkthrough: the planner's next command
+    finally:
+        env.close()
+    with pytest.raises(EnvError, match="thought='goal'"):
+        TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought="goal")
 
 
 def test_thought_cloning_demos_carry_the_expert_thought(custom_env):

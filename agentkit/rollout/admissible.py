@@ -63,6 +63,7 @@ def sample_replies(
     params: SamplingParams,
     action_space: ActionSpace = "admissible",
     extra_replies: tuple[str, ...] = (),
+    thought_options: list[list[str] | None] | None = None,
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt. `text`: generated. Otherwise each is `prompt_format.reply(command)`
     for a command drawn from that prompt's admissible commands by the model's log-probability of the
@@ -74,36 +75,49 @@ def sample_replies(
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
+    When the env offers thoughts (`thought_options[i]`, see `PromptFormat.thought_options`) the model
+    chooses one instead of writing it: each offered thought by its whole probability with any of the
+    commands, then the command given it. A small model copies a long sentence badly when it writes it.
     """
     if action_space == "text":
         return backend.generate(prompts, params)
+    offered = thought_options or [None] * len(prompts)
     listed = [i for i, commands in enumerate(admissible) if commands]
     free = [i for i, commands in enumerate(admissible) if not commands]
     results: list[list[Completion]] = [[] for _ in prompts]
-    to_generate = free + (listed if prompt_format.thoughts else [])  # with thoughts: each listed prompt's thought
+    written = [i for i in listed if prompt_format.thoughts and not offered[i]]  # the model writes these thoughts
+    to_generate = free + written
     generated = backend.generate([prompts[i] for i in to_generate], params) if to_generate else []
     for i, completions in zip(free, generated, strict=False):
         results[i] = completions
     if not listed:
         return results
-    # One scoring row per (prompt, reply): n rows per prompt with thoughts (one per thought), else one.
-    rows = [(i, None) for i in listed]
-    if prompt_format.thoughts:
-        rows = [(i, parse_action(c.text)[0]) for i, cs in zip(listed, generated[len(free) :], strict=True) for c in cs]
+    # Scoring rows, each (prompt, thought): one per prompt without thoughts, one per written thought (n per
+    # prompt, one draw each), one per offered thought (the n draws choose among them).
+    rows = [(i, thought) for i in listed if i not in written for thought in (offered[i] or [None])]
+    rows += [(i, parse_action(c.text)[0]) for i, cs in zip(written, generated[len(free) :], strict=True) for c in cs]
     replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
     row_prompts = [prompts[i] for i, _ in rows]
     scores = backend.score(row_prompts, replies, per_token=action_space == "admissible")
-    if extra_replies:
-        totals = backend.score(row_prompts, [[*options, *extra_replies] for options in replies], per_token=False)
+    whole = None
+    if extra_replies or any(offered[i] for i in listed):
+        whole = backend.score(row_prompts, [[*options, *extra_replies] for options in replies], per_token=False)
     rng = random.Random(params.seed)
-    per_row = 1 if prompt_format.thoughts else params.n
-    for k, ((i, _), options, row) in enumerate(zip(rows, replies, scores, strict=True)):
-        for _ in range(per_row):
-            if extra_replies:  # first: act (the listed commands' whole mass) or say one of the extra replies
-                acting = log_sum_exp(totals[k][: len(options)])
-                pick = draw([acting, *totals[k][len(options) :]], params, rng)
-                if pick:
-                    results[i].append(Completion(extra_replies[pick - 1]))
-                    continue
-            results[i].append(Completion(options[draw(row, params, rng)]))
+
+    def choose(group: list[int]) -> Completion:
+        """One reply from a prompt's rows: an extra reply, or an offered thought and then a command."""
+        masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group] if whole else []
+        if extra_replies:  # first: act (every listed reply's whole mass) or say one of the extra replies
+            pick = draw([log_sum_exp(masses), *whole[group[0]][len(replies[group[0]]) :]], params, rng)
+            if pick:
+                return Completion(extra_replies[pick - 1])
+        k = group[draw(masses, params, rng)] if len(group) > 1 else group[0]
+        return Completion(replies[k][draw(scores[k], params, rng)])
+
+    groups: dict[int, list[int]] = {}
+    for k, (i, _) in enumerate(rows):
+        groups.setdefault(i, []).append(k)
+    for i, group in groups.items():
+        draws = [[k] for k in group] if i in written else [group] * params.n
+        results[i] = [choose(candidates) for candidates in draws]
     return results

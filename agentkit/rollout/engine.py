@@ -89,19 +89,31 @@ class ModelAgent(Agent):
         self.name = f"model:{backend.name}"
 
     def complete(
-        self, prompts: list[Messages], admissible: list[list[str] | None], prompt_format: PromptFormat
+        self,
+        prompts: list[Messages],
+        admissible: list[list[str] | None],
+        prompt_format: PromptFormat,
+        thought_options: list[list[str] | None] | None = None,
     ) -> list[Completion]:
-        """One reply per prompt, in this agent's action space."""
+        """One reply per prompt, in this agent's action space (choosing among offered thoughts)."""
         batches = sample_replies(
-            self.backend, prompts, admissible, prompt_format, self.sampling, self.action_space, self.extra_replies
+            self.backend,
+            prompts,
+            admissible,
+            prompt_format,
+            self.sampling,
+            self.action_space,
+            self.extra_replies,
+            thought_options,
         )
         return [completion for (completion,) in batches]
 
     def act(self, slots: Sequence[Slot], prompt_format: PromptFormat) -> list[Reply]:
         prompts = [prompt_format.messages_for(slot.episode.turns) for slot in slots]
         admissible = [slot.info.get("admissible_actions") for slot in slots]
+        offered = [prompt_format.thought_options(slot.episode.turns) for slot in slots]
         replies = []
-        for completion in self.complete(prompts, admissible, prompt_format):
+        for completion in self.complete(prompts, admissible, prompt_format, offered):
             thought, action = parse_action(completion.text)
             replies.append(
                 Reply(completion.text, action, thought, completion.token_ids, completion.logprobs, completion.error)

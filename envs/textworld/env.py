@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
-from agentkit.envs.textworld.expert import Expert
+from agentkit.envs.textworld.expert import THOUGHTS, Expert, objective_sentences
 from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR, GameRecord, load_games, quiet_jericho
 
 # Z-machine meta-commands: the interpreter answers them with a yes/no question that every later command
@@ -63,6 +63,9 @@ class TextWorldEnv(TextEnv):
         workers: processes used to generate missing games.
         thought_steps: the expert's thought names this many next commands (None: the whole remaining
             plan with a step counter); see `Expert.next_decision`.
+        thought: what the expert's thought says: `plan` (the commands left, as above) or `instruction`
+            (the objective's sentence for the current step; the objective's sentences are then offered to
+            the agent as `info["thought_options"]` at reset).
         progress: show a progress bar while generating.
         **params: generator parameters overriding the split's (e.g. world_size=4 or quest_length=[3, 4]).
     """
@@ -82,13 +85,17 @@ class TextWorldEnv(TextEnv):
         workers: int = 1,
         progress: bool = False,
         thought_steps: int | None = None,
+        thought: str = "plan",
         **params: Any,
     ):
         if not isinstance(max_steps, int) or max_steps < 1:
             raise EnvError(f"max_steps={max_steps!r} must be a positive int")
         if thought_steps is not None and (not isinstance(thought_steps, int) or thought_steps < 1):
             raise EnvError(f"thought_steps={thought_steps!r} must be None or a positive int")
+        if thought not in THOUGHTS:
+            raise EnvError(f"thought={thought!r} must be one of {THOUGHTS}")
         self.thought_steps = thought_steps
+        self.thought = thought
         self.max_steps = max_steps
         self.game_set = game_set
         self.split = split
@@ -134,16 +141,24 @@ class TextWorldEnv(TextEnv):
         self._state = state
         self._commands = []
         self._steps = 0
+        objective = state["objective"].strip()
         self._expert = Expert(
-            game, self._commands, lambda: start_game(game, admissible=False, policy=True), self.thought_steps
+            game,
+            self._commands,
+            lambda: start_game(game, admissible=False, policy=True),
+            self.thought_steps,
+            self.thought,
+            objective,
         )
         self._score = float(state["score"])
         self._done = False
         observation = clean_observation(state.feedback)
-        objective = state["objective"].strip()
         if objective and objective not in observation:
             observation = f"{objective}\n\n{observation}"
-        return observation, self._info(state)
+        info = self._info(state)
+        if self.thought == "instruction":  # the agent keeps its place by choosing the sentence it is on
+            info["thought_options"] = objective_sentences(objective)
+        return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         if self._done:

@@ -9,18 +9,52 @@ hand control to the expert at any point of an episode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentkit.envs.base import EnvError
 from agentkit.envs.textworld.games import GameRecord
+
+THOUGHTS = ("plan", "instruction")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[a-z]+")
+
+
+def objective_sentences(objective: str) -> list[str]:
+    """The objective's sentences, in order."""
+    return [sentence for sentence in _SENTENCE_END.split(objective.strip()) if sentence]
+
+
+def instruction_sentences(objective: str, walkthrough: Sequence[str]) -> list[str] | None:
+    """The objective's sentence behind each walkthrough command; None when it has fewer sentences than
+    commands (e.g. "Your objective is to eat the fondue." for a longer quest).
+
+    TextWorld writes a quest's objective as one instruction per command, in order, between greeting and
+    closing sentences whose number varies ("Welcome to TextWorld! ... First, head east. Then, take the
+    latchkey from the table. ... Got that? Good!"). The block of consecutive sentences whose words best
+    cover the commands' words is the instructions.
+    """
+    sentences = objective_sentences(objective)
+    if not walkthrough or len(sentences) < len(walkthrough):
+        return None
+
+    def overlap(start: int) -> int:
+        return sum(
+            len(set(_WORD.findall(command.lower())) & set(_WORD.findall(sentences[start + i].lower())))
+            for i, command in enumerate(walkthrough)
+        )
+
+    best = max(range(len(sentences) - len(walkthrough) + 1), key=overlap)
+    return sentences[best : best + len(walkthrough)]
 
 
 class Expert:
     """Next expert command for one episode.
 
     `commands` is the live list of commands sent to the game; `start_tracked` starts a fresh copy of the
-    game with `policy_commands` requested.
+    game with `policy_commands` requested. `thought` picks what the expert's thought says (see
+    `next_decision`); `objective` is the goal text the player was given.
     """
 
     def __init__(
@@ -29,11 +63,14 @@ class Expert:
         commands: list[str],
         start_tracked: Callable[[], Any],
         thought_steps: int | None = None,
+        thought: str = "plan",
+        objective: str = "",
     ):
         self.game = game
         self.commands = commands
         self._start_tracked = start_tracked
         self.thought_steps = thought_steps
+        self._instructions = instruction_sentences(objective, game.walkthrough) if thought == "instruction" else None
         self._shadow: Any = None
         self._shadow_state: Any = None
         self._replayed = 0
@@ -56,8 +93,18 @@ class Expert:
         With `thought_steps` the thought names only that many next commands and whether they finish the
         quest ("Next: go east, then take fly larva." / "Next: drop fly larva. Then done."): as long on a
         six-step quest as on a three-step one, so it reads the same on longer quests than the training ones.
+
+        With `thought="instruction"` the thought is the objective's sentence for the current step of the
+        walkthrough, word for word ("Then, take the fly larva from the box."): the agent keeps its place in
+        the instructions by moving to the sentence after its last thought, the same move on a quest of any
+        length. Off the walkthrough (or when the objective has no sentence per step) it is the planner's
+        next command ("Next: go west.").
         """
         plan = self.remaining_plan()
+        if self._instructions is not None:
+            done = len(self.commands)
+            on_walkthrough = done < len(self.game.walkthrough) and plan == list(self.game.walkthrough[done:])
+            return plan[0], self._instructions[done] if on_walkthrough else f"Next: {plan[0]}."
         if self.thought_steps is not None:
             shown = plan[: self.thought_steps]
             return plan[0], f"Next: {', then '.join(shown)}.{' Then done.' if len(shown) == len(plan) else ''}"
