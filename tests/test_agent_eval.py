@@ -162,8 +162,8 @@ class KnownProbabilities:
     def generate(self, prompts, params):
         raise AssertionError("an admissible choice without written thoughts generates nothing")
 
-    def score(self, prompts, replies, per_token=False):
-        return [[self.replies[r][0] / (self.replies[r][1] if per_token else 1) for r in row] for row in replies]
+    def reply_logprobs(self, prompts, replies):
+        return [[self.replies[r] for r in row] for row in replies]
 
 
 def test_an_extra_reply_is_weighed_against_acting_at_all_not_per_token():

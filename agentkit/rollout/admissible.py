@@ -67,10 +67,10 @@ def sample_replies(
 ) -> list[list[Completion]]:
     """`params.n` replies per prompt. `text`: generated. Otherwise each is `prompt_format.reply(command)`
     for a command drawn from that prompt's admissible commands by the model's log-probability of the
-    reply (per token or whole, by `action_space`). One `score` call covers every prompt with a list; the
-    others go to one `generate` call. `extra_replies` (whole reply texts, e.g. Agent-R's revision thought)
-    compete with acting at all: each one's whole probability against the sum of the listed commands' (a
-    second `score` call), and only when acting wins is the command drawn. Ranked per token beside the
+    reply (per token or whole, by `action_space`). One `reply_logprobs` call covers every prompt with a
+    list; the others go to one `generate` call. `extra_replies` (whole reply texts, e.g. Agent-R's revision
+    thought) compete with acting at all: each one's whole probability against the sum of the listed
+    commands', and only when acting wins is the command drawn. Ranked per token beside the
     commands, a fixed reply the model has learnt by heart would win at every step.
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
@@ -98,21 +98,20 @@ def sample_replies(
     rows += [(i, parse_action(c.text)[0]) for i, cs in zip(written, generated[len(free) :], strict=True) for c in cs]
     replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
     row_prompts = [prompts[i] for i, _ in rows]
-    scores = backend.score(row_prompts, replies, per_token=action_space == "admissible")
-    whole = None
-    if extra_replies or any(offered[i] for i in listed):
-        whole = backend.score(row_prompts, [[*options, *extra_replies] for options in replies], per_token=False)
+    scored = backend.reply_logprobs(row_prompts, [[*options, *extra_replies] for options in replies])
+    whole = [[total for total, _ in row] for row in scored]
+    ranks = [[total / length if action_space == "admissible" else total for total, length in row] for row in scored]
     rng = random.Random(params.seed)
 
     def choose(group: list[int]) -> Completion:
         """One reply from a prompt's rows: an extra reply, or an offered thought and then a command."""
-        masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group] if whole else []
+        masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group]
         if extra_replies:  # first: act (every listed reply's whole mass) or say one of the extra replies
             pick = draw([log_sum_exp(masses), *whole[group[0]][len(replies[group[0]]) :]], params, rng)
             if pick:
                 return Completion(extra_replies[pick - 1])
         k = group[draw(masses, params, rng)] if len(group) > 1 else group[0]
-        return Completion(replies[k][draw(scores[k], params, rng)])
+        return Completion(replies[k][draw(ranks[k][: len(replies[k])], params, rng)])
 
     groups: dict[int, list[int]] = {}
     for k, (i, _) in enumerate(rows):

@@ -22,11 +22,19 @@ class Backend(ABC):
         """`params.n` completions for each prompt, in prompt order. A failure confined to one prompt is
         returned as `Completion.failed(...)` for that prompt; it does not raise."""
 
-    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
-        """The log-probability the model gives each of `replies[i]` as its whole answer to `prompts[i]`
-        (the reply's tokens and its end-of-turn token), or its mean per token with `per_token`. A policy
-        over a fixed set of actions, such as an env's admissible commands, is built on it."""
+    def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
+        """(log-probability, token count) of each of `replies[i]` as the model's whole answer to `prompts[i]`
+        (the reply's tokens and its end-of-turn token). A policy over a fixed set of actions, such as an
+        env's admissible commands, is built on it; both figures come from one pass, so a caller that ranks
+        per token and weighs whole replies pays once."""
         raise AgentkitError(f"the {self.name} backend cannot score replies; use the hf or vllm backend")
+
+    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
+        """Each reply's whole log-probability (`reply_logprobs`), or its mean per token with `per_token`."""
+        return [
+            [total / length if per_token else total for total, length in row]
+            for row in self.reply_logprobs(prompts, replies)
+        ]
 
     def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)
         """Release the engine or connections."""

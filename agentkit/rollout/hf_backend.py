@@ -98,7 +98,7 @@ class HFBackend(Backend):
         return results
 
     @torch.inference_mode()
-    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
+    def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """Per prompt, one forward pass over the prompt, then all its replies in one batch on copies of
         the prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
         if self.adapter is not None:
@@ -107,7 +107,7 @@ class HFBackend(Backend):
         for messages, options in zip(prompts, replies, strict=True):
             prompt, answers = reply_token_ids(self.tokenizer, messages, options)
             totals = self._score_one(prompt, answers) if answers else []
-            scores.append([t / len(a) if per_token else t for t, a in zip(totals, answers, strict=True)])
+            scores.append([(t, len(a)) for t, a in zip(totals, answers, strict=True)])
         return scores
 
     def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:

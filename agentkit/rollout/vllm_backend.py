@@ -129,7 +129,7 @@ class VLLMBackend(Backend):
             results.append(completions)
         return results
 
-    def score(self, prompts: list[Messages], replies: list[list[str]], per_token: bool = False) -> list[list[float]]:
+    def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """Each prompt + reply as one prompt of a one-token request with `prompt_logprobs`; the engine's
         prefix cache computes a shared prompt once."""
         from vllm import SamplingParams as VLLMSamplingParams
@@ -142,11 +142,11 @@ class VLLMBackend(Backend):
         inputs = [TokensPrompt(prompt_token_ids=prompt + answer) for _, (prompt, answer) in pairs]
         sampling = VLLMSamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
         outputs = self.llm.generate(inputs, sampling, lora_request=self._lora_request(), use_tqdm=False)
-        scores: list[list[float]] = [[] for _ in prompts]
+        scores: list[list[tuple[float, int]]] = [[] for _ in prompts]
         for (row, (prompt, answer)), output in zip(pairs, outputs, strict=True):
             steps = output.prompt_logprobs[len(prompt) : len(prompt) + len(answer)]
             total = sum(step[token].logprob for step, token in zip(steps, answer, strict=True))
-            scores[row].append(total / len(answer) if per_token else total)
+            scores[row].append((total, len(answer)))
         return scores
 
     def close(self) -> None:
