@@ -25,7 +25,7 @@ from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.rollout.admissible import ActionSpace, check_action_space, sample_replies
 from agentkit.rollout.backend import Backend
-from agentkit.rollout.engine import INVALID_REPLY, Task
+from agentkit.rollout.engine import Task, no_command_answer
 from agentkit.rollout.sampling import SamplingParams
 from agentkit.trajectory import Episode, Turn
 
@@ -183,7 +183,7 @@ class Replayer:
             return self.cache[key]
         if action is None:
             before = self.cache[tuple(prefix)] if prefix else self.root()
-            result = Transition(INVALID_REPLY, info={**before.info, "invalid": True})
+            result = Transition(no_command_answer(before.observation), info={**before.info, "invalid": True})
         else:
             try:
                 self._go_to([a for a in prefix if a is not None])

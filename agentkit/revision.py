@@ -19,7 +19,7 @@ from typing import Any
 from agentkit.mcts import Node, Tree
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.backend import Backend
-from agentkit.rollout.engine import INVALID_REPLY
+from agentkit.rollout.engine import no_command_answer
 from agentkit.rollout.sampling import SamplingParams
 from agentkit.trajectory import Episode, Turn
 
@@ -173,7 +173,8 @@ def splice(pair: Pair, env_name: str, prompt_format: PromptFormat, revision_thou
     turns = list(prefix.turns)
     splice_turn = len(turns)
     turns.append(Turn("assistant", revision_reply(revision_thought), thought=revision_thought, loss=True))
-    turns.append(prompt_format.observation_turn(INVALID_REPLY, pair.bad.nodes[pair.error].transition.info))
+    error = pair.bad.nodes[pair.error].transition
+    turns.append(prompt_format.observation_turn(no_command_answer(error.observation), error.info))
     good_leaf = pair.good.nodes[-1]
     continuation = tree.episode(good_leaf, env_name, prompt_format, loss=True).turns
     turns += continuation[2 * pair.split :]

@@ -29,7 +29,7 @@ from agentkit.revision import (
     value_drop_step,
 )
 from agentkit.rollout.backend import Backend
-from agentkit.rollout.engine import INVALID_REPLY, Task
+from agentkit.rollout.engine import INVALID_REPLY, Task, no_command_answer
 from agentkit.rollout.sampling import Completion
 from agentkit.trajectory import episode_from_dict
 from agentkit.view.trees import tree_from_dict
@@ -182,7 +182,9 @@ def test_a_reply_without_a_command_gets_the_engines_answer_and_never_reaches_the
     env = CountingEnv()
     tree = tree_for(env)
     node = tree.add_child(tree.root, "Thought: hmm\n\nsomething\nelse")
-    assert node.action is None and node.observation == INVALID_REPLY and env.steps == []
+    assert node.action is None and env.steps == []
+    assert node.observation == f"{INVALID_REPLY}\n\n{tree.root.observation}"  # told so, and shown the state
+    assert tree.add_child(node, "Thought: still\nnothing").observation == node.observation  # restated once, not nested
 
 
 def test_search_batches_every_tree_into_one_generate_per_phase():
@@ -313,7 +315,7 @@ def test_splice_layout_and_loss_flags():
     k = episode.meta["splice_turn"]
     assert k == 6 and texts[k] == "Thought: I realize my approach was flawed."
     assert texts[2] == f"Action: {WIN[0]}" and texts[4] == "Action: get 1 coal"  # shared prefix, bad step
-    assert texts[k + 1] == INVALID_REPLY  # what the engine answers a reply without a command
+    assert texts[k + 1] == no_command_answer(texts[k - 1])  # what the engine answers a reply without a command
     assert texts[k + 2] == f"Action: {WIN[1]}" and "Goal reached" in texts[k + 3]  # the good continuation
     assert [t.loss for t in episode.turns if t.role == "assistant"] == [False, False, True, True]
     assert episode.success and episode.meta == {

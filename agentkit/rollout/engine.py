@@ -24,6 +24,15 @@ from agentkit.trajectory import Episode, TrajectoryWriter, Turn
 INVALID_REPLY = "Invalid reply: no command found. Answer with `Action: <command>`."
 
 
+def no_command_answer(last_observation: str) -> str:
+    """What a reply without a command is answered: the game does not move, so the agent is told so and
+    shown where it still is. A prompt that keeps only the latest step would otherwise lose the state
+    (e.g. after Agent-R's revision thought)."""
+    if last_observation.startswith(INVALID_REPLY):  # already restates the state
+        return last_observation
+    return f"{INVALID_REPLY}\n\n{last_observation}"
+
+
 @dataclass
 class Reply:
     """An agent's reply to one prompt: the text as produced, and what was read from it."""
@@ -213,7 +222,8 @@ def _step(slot: Slot, reply: Reply, prompt_format: PromptFormat) -> None:
     try:
         if reply.action is None:
             episode.meta["invalid_actions"] = episode.meta.get("invalid_actions", 0) + 1
-            observation, reward, terminated, info = INVALID_REPLY, 0.0, False, {**slot.info, "invalid": True}
+            last = episode.turns[-2].text  # the observation the reply answered
+            observation, reward, terminated, info = no_command_answer(last), 0.0, False, {**slot.info, "invalid": True}
             truncated = episode.steps >= slot.env.max_steps
         else:
             observation, reward, terminated, truncated, info = slot.env.step(reply.action)
