@@ -136,7 +136,8 @@ def test_extra_replies_compete_with_the_listed_commands(always_north):
     from agentkit.rollout.sampling import SamplingParams
 
     backend = HFBackend(always_north)
-    prompts = [[{"role": "user", "content": "hall"}]] * 2
+    acted = [{"role": "user", "content": "room 1"}, {"role": "assistant", "content": "Action: go north"}]
+    prompts = [[*acted, {"role": "user", "content": "hall"}]] * 2
     menus = [["look", "take key"], ["go north", "look"]]
     plain = ModelAgent(backend, SamplingParams(), "admissible").complete(prompts, menus, PromptFormat())
     assert plain[0].text in ("Action: look", "Action: take key")
@@ -149,6 +150,11 @@ def test_extra_replies_compete_with_the_listed_commands(always_north):
     texts = {r.text for r in hot.complete(prompts[:1] * 40, menus[:1] * 40, PromptFormat())}
     assert "Thought: I was wrong." in texts  # drawn like any command: a reply that names none
     assert parse_action("Thought: I was wrong.") == ("I was wrong.", None)
+    # Offered only right after an action: not before the first one, not after a revision.
+    revised = [{"role": "assistant", "content": "Thought: I was wrong."}, {"role": "user", "content": "hall"}]
+    unrevisable = [[{"role": "user", "content": "hall"}], [*acted, *revised]]
+    texts = {r.text for r in hot.complete(unrevisable * 20, menus[:1] * 40, PromptFormat())}
+    assert texts <= {"Action: look", "Action: take key"}
 
 
 class KnownProbabilities:
@@ -174,7 +180,9 @@ def test_an_extra_reply_is_weighed_against_acting_at_all_not_per_token():
     revision = "Thought: I realize my approach was flawed. I need to revise it."
 
     commands = {"Action: look": (-1.0, 4), "Action: take key": (-1.5, 5)}
-    prompt, menu = [{"role": "user", "content": "hall"}], ["look", "take key"]
+    prompt = [{"role": "user", "content": "room"}, {"role": "assistant", "content": "Action: look"},
+              {"role": "user", "content": "hall"}]  # fmt: skip
+    menu = ["look", "take key"]
     # A long reply learnt by heart: 30 tokens at -0.1 each beat any command per token, yet acting (the two
     # commands' mass, log(e^-1 + e^-1.5) = -0.53) is far likelier than its -3.0, so the agent acts.
     def choose(revision_logprob: float) -> str:

@@ -55,6 +55,12 @@ def draw(scores: list[float], params: SamplingParams, rng: random.Random) -> int
     return rng.choices(kept, weights=[weights[i] for i in kept])[0]
 
 
+def acted_last(prompt: Messages) -> bool:
+    """Whether the prompt shows the agent's last reply and that reply named a command."""
+    replies = [message["content"] for message in prompt if message["role"] == "assistant"]
+    return bool(replies) and parse_action(replies[-1])[1] is not None
+
+
 def sample_replies(
     backend: Backend,
     prompts: list[Messages],
@@ -71,7 +77,9 @@ def sample_replies(
     list; the others go to one `generate` call. `extra_replies` (whole reply texts, e.g. Agent-R's revision
     thought) compete with acting at all: each one's whole probability against the sum of the listed
     commands', and only when acting wins is the command drawn. Ranked per token beside the
-    commands, a fixed reply the model has learnt by heart would win at every step.
+    commands, a fixed reply the model has learnt by heart would win at every step. They are offered only
+    where the prompt shows the agent's last reply and it named a command (`acted_last`): a revision revises
+    an action, and one offered after another traps the agent in revising (measured: 64 of 200 episodes).
 
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
@@ -103,10 +111,10 @@ def sample_replies(
     ranks = [[total / length if action_space == "admissible" else total for total, length in row] for row in scored]
     rng = random.Random(params.seed)
 
-    def choose(group: list[int]) -> Completion:
+    def choose(group: list[int], extra: bool) -> Completion:
         """One reply from a prompt's rows: an extra reply, or an offered thought and then a command."""
         masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group]
-        if extra_replies:  # first: act (every listed reply's whole mass) or say one of the extra replies
+        if extra:  # first: act (every listed reply's whole mass) or say one of the extra replies
             pick = draw([log_sum_exp(masses), *whole[group[0]][len(replies[group[0]]) :]], params, rng)
             if pick:
                 return Completion(extra_replies[pick - 1])
@@ -118,5 +126,6 @@ def sample_replies(
         groups.setdefault(i, []).append(k)
     for i, group in groups.items():
         draws = [[k] for k in group] if i in written else [group] * params.n
-        results[i] = [choose(candidates) for candidates in draws]
+        extra = bool(extra_replies) and acted_last(prompts[i])
+        results[i] = [choose(candidates, extra) for candidates in draws]
     return results
