@@ -12,7 +12,7 @@ from agentkit.collect import collect, play_episode
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
-from agentkit.envs.textworld.expert import instruction_sentences
+from agentkit.envs.textworld.expert import instruction_start, instruction_thoughts, objective_sentences
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.trajectory import Turn, read_episodes
@@ -288,13 +288,17 @@ def test_instruction_sentences_are_the_block_that_covers_the_commands():
         "floor of the cellar. Got that? Good!"
     )
     walkthrough = ["unlock box with latchkey", "open box", "take fly larva from box", "drop fly larva"]
-    assert instruction_sentences(objective, walkthrough) == [
+    start = instruction_start(objective, walkthrough)
+    assert objective_sentences(objective)[start : start + 4] == [
         "First of all, unlock the box inside the cellar.",
         "And then, open the box.",
         "Then, take the fly larva from the box.",
         "With the fly larva, toss the fly larva on the floor of the cellar.",
     ]
-    assert instruction_sentences("Your objective is to eat the fondue.", ["take fondue", "eat fondue"]) is None
+    assert instruction_start("Your objective is to eat the fondue.", ["take fondue", "eat fondue"]) is None
+    thoughts = instruction_thoughts(objective)
+    assert thoughts[0] == "Now: Welcome to TextWorld!"
+    assert thoughts[start + 1] == "Done: First of all, unlock the box inside the cellar. Now: And then, open the box."
 
 
 def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):
@@ -309,9 +313,10 @@ def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(
             thoughts.append(thought)
             env.step(command)
         assert len(set(thoughts)) == len(walkthrough)
-        assert [observation.index(thought) for thought in thoughts] == sorted(
-            observation.index(thought) for thought in thoughts
-        )  # the objective's sentences, word for word and in order
+        quoted = [thought.split("Now: ")[1] for thought in thoughts]
+        assert [observation.index(q) for q in quoted] == sorted(observation.index(q) for q in quoted)
+        for before, after in zip(quoted, thoughts[1:], strict=False):  # each step's "Done" is the last "Now"
+            assert after.startswith(f"Done: {before} Now: ")
         assert set(thoughts) < set(info["thought_options"])  # offered to the agent with the greeting and closing
         turns = [Turn("system", "rules"), PromptFormat().observation_turn(observation, info)]
         assert PromptFormat(thoughts=True).thought_options(turns) == info["thought_options"]

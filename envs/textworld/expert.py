@@ -26,8 +26,8 @@ def objective_sentences(objective: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(objective.strip()) if sentence]
 
 
-def instruction_sentences(objective: str, walkthrough: Sequence[str]) -> list[str] | None:
-    """The objective's sentence behind each walkthrough command; None when it has fewer sentences than
+def instruction_start(objective: str, walkthrough: Sequence[str]) -> int | None:
+    """Which of the objective's sentences is the first command's; None when it has fewer sentences than
     commands (e.g. "Your objective is to eat the fondue." for a longer quest).
 
     TextWorld writes a quest's objective as one instruction per command, in order, between greeting and
@@ -45,8 +45,16 @@ def instruction_sentences(objective: str, walkthrough: Sequence[str]) -> list[st
             for i, command in enumerate(walkthrough)
         )
 
-    best = max(range(len(sentences) - len(walkthrough) + 1), key=overlap)
-    return sentences[best : best + len(walkthrough)]
+    return max(range(len(sentences) - len(walkthrough) + 1), key=overlap)
+
+
+def instruction_thoughts(objective: str) -> list[str]:
+    """The thought said while on each of the objective's sentences: the sentence before it (the one just
+    done) and itself, "Done: And then, open the box. Now: Then, take the fly larva from the box." The
+    agent finds its place by matching the "Done" part to its last thought's "Now" part, a copy, which a
+    small model does far better than counting sentences."""
+    sentences = objective_sentences(objective)
+    return [f"Done: {sentences[k - 1]} Now: {s}" if k else f"Now: {s}" for k, s in enumerate(sentences)]
 
 
 class Expert:
@@ -70,7 +78,10 @@ class Expert:
         self.commands = commands
         self._start_tracked = start_tracked
         self.thought_steps = thought_steps
-        self._instructions = instruction_sentences(objective, game.walkthrough) if thought == "instruction" else None
+        self._instructions: list[str] | None = None
+        start = instruction_start(objective, game.walkthrough) if thought == "instruction" else None
+        if start is not None:
+            self._instructions = instruction_thoughts(objective)[start : start + len(game.walkthrough)]
         self._shadow: Any = None
         self._shadow_state: Any = None
         self._replayed = 0
@@ -94,9 +105,9 @@ class Expert:
         quest ("Next: go east, then take fly larva." / "Next: drop fly larva. Then done."): as long on a
         six-step quest as on a three-step one, so it reads the same on longer quests than the training ones.
 
-        With `thought="instruction"` the thought is the objective's sentence for the current step of the
-        walkthrough, word for word ("Then, take the fly larva from the box."): the agent keeps its place in
-        the instructions by moving to the sentence after its last thought, the same move on a quest of any
+        With `thought="instruction"` the thought quotes the objective's sentence for the current step of the
+        walkthrough and the one before it (`instruction_thoughts`): the agent keeps its place in the
+        instructions by moving one sentence on from its last thought, the same move on a quest of any
         length. Off the walkthrough (or when the objective has no sentence per step) it is the planner's
         next command ("Next: go west.").
         """
