@@ -260,18 +260,24 @@ def test_expert_thought_is_the_quest_sub_goal_and_follows_the_agent_off_the_walk
     assert thought.split(". Left: ")[1].startswith(action)  # the planner's plan, from where the agent is
 
 
+def walkthrough_thoughts(env: TextWorldEnv, walkthrough: tuple[str, ...]) -> list[str]:
+    """Play the walkthrough, checking the expert names each command; its thought at every step."""
+    thoughts = []
+    for command in walkthrough:
+        action, thought = env.expert_decision()
+        assert action == command
+        thoughts.append(thought)
+        env.step(command)
+    return thoughts
+
+
 def test_a_short_expert_thought_names_the_next_commands_and_the_end(textworld_cache):
     env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought_steps=2)
     try:
         _, info = env.reset(seed=0)
         walkthrough = env.game(info["task_id"]).walkthrough
         assert len(walkthrough) >= 3
-        thoughts = []
-        for command in walkthrough:
-            action, thought = env.expert_decision()
-            assert action == command
-            thoughts.append(thought)
-            env.step(command)
+        thoughts = walkthrough_thoughts(env, walkthrough)
         assert thoughts[0] == f"Next: {walkthrough[0]}, then {walkthrough[1]}."
         assert thoughts[-2] == f"Next: {walkthrough[-2]}, then {walkthrough[-1]}. Then done."
         assert thoughts[-1] == f"Next: {walkthrough[-1]}. Then done."
@@ -306,12 +312,7 @@ def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(
     try:
         observation, info = env.reset(seed=0)
         walkthrough = env.game(info["task_id"]).walkthrough
-        thoughts = []
-        for command in walkthrough:
-            action, thought = env.expert_decision()
-            assert action == command
-            thoughts.append(thought)
-            env.step(command)
+        thoughts = walkthrough_thoughts(env, walkthrough)
         assert len(set(thoughts)) == len(walkthrough)
         quoted = [thought.split("Now: ")[1] for thought in thoughts]
         assert [observation.index(q) for q in quoted] == sorted(observation.index(q) for q in quoted)
