@@ -172,8 +172,9 @@ def test_thought_cloning_trains_on_weighted_thoughts_and_evaluates_the_hard_spli
     result = run_recipe(overrides, recipe=TC_RECIPE, config=TC_CONFIG)
     assert result.returncode == 0, result.stderr[-3000:]
     demos, _ = read_episodes(out / "demos.jsonl")
-    replies = [turn for episode in demos for turn in episode.turns if turn.role == "assistant"]
-    assert replies and all(turn.text.startswith("Thought: Step ") for turn in replies)
+    # The config's thoughts quote the objective (the first observation) at the step the expert is on.
+    quotes = [(turn.thought, episode.turns[1].text) for episode in demos for turn in episode.turns if turn.loss]
+    assert quotes and all(quote in objective and quote.endswith((".", "!")) for quote, objective in quotes)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == "Thought cloning" and metrics["eval"]["tc"]["episodes"] == 2
     assert metrics["eval_extra"]["hard"]["tc"]["episodes"] == 1

@@ -12,7 +12,7 @@ from agentkit.collect import collect, play_episode
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
-from agentkit.envs.textworld.expert import instruction_start, instruction_thoughts, objective_sentences
+from agentkit.envs.textworld.expert import instruction_start, objective_sentences
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.trajectory import Turn, read_episodes
@@ -302,9 +302,6 @@ def test_instruction_sentences_are_the_block_that_covers_the_commands():
         "With the fly larva, toss the fly larva on the floor of the cellar.",
     ]
     assert instruction_start("Your objective is to eat the fondue.", ["take fondue", "eat fondue"]) is None
-    thoughts = instruction_thoughts(objective)
-    assert thoughts[0] == "Now: Welcome to TextWorld!"
-    assert thoughts[start + 1] == "Done: First of all, unlock the box inside the cellar. Now: And then, open the box."
 
 
 def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):
@@ -314,10 +311,9 @@ def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(
         walkthrough = env.game(info["task_id"]).walkthrough
         thoughts = walkthrough_thoughts(env, walkthrough)
         assert len(set(thoughts)) == len(walkthrough)
-        quoted = [thought.split("Now: ")[1] for thought in thoughts]
-        assert [observation.index(q) for q in quoted] == sorted(observation.index(q) for q in quoted)
-        for before, after in zip(quoted, thoughts[1:], strict=False):  # each step's "Done" is the last "Now"
-            assert after.startswith(f"Done: {before} Now: ")
+        assert [observation.index(thought) for thought in thoughts] == sorted(
+            observation.index(thought) for thought in thoughts
+        )  # the objective's sentences, word for word and in order
         assert set(thoughts) < set(info["thought_options"])  # offered to the agent with the greeting and closing
         turns = [Turn("system", "rules"), PromptFormat().observation_turn(observation, info)]
         assert PromptFormat(thoughts=True).thought_options(turns) == info["thought_options"]

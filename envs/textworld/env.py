@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
-from agentkit.envs.textworld.expert import THOUGHTS, Expert, instruction_thoughts
+from agentkit.envs.textworld.expert import THOUGHTS, Expert, objective_sentences
 from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR, GameRecord, load_games, quiet_jericho
 
 # Z-machine meta-commands: the interpreter answers them with a yes/no question that every later command
@@ -157,7 +157,7 @@ class TextWorldEnv(TextEnv):
             observation = f"{objective}\n\n{observation}"
         info = self._info(state)
         if self.thought == "instruction":  # the agent keeps its place by choosing the sentence it is on
-            info["thought_options"] = instruction_thoughts(objective)
+            info["thought_options"] = objective_sentences(objective)
         return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:

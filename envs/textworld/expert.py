@@ -48,15 +48,6 @@ def instruction_start(objective: str, walkthrough: Sequence[str]) -> int | None:
     return max(range(len(sentences) - len(walkthrough) + 1), key=overlap)
 
 
-def instruction_thoughts(objective: str) -> list[str]:
-    """The thought said while on each of the objective's sentences: the sentence before it (the one just
-    done) and itself, "Done: And then, open the box. Now: Then, take the fly larva from the box." The
-    agent finds its place by matching the "Done" part to its last thought's "Now" part, a copy, which a
-    small model does far better than counting sentences."""
-    sentences = objective_sentences(objective)
-    return [f"Done: {sentences[k - 1]} Now: {s}" if k else f"Now: {s}" for k, s in enumerate(sentences)]
-
-
 class Expert:
     """Next expert command for one episode.
 
@@ -81,7 +72,7 @@ class Expert:
         self._instructions: list[str] | None = None
         start = instruction_start(objective, game.walkthrough) if thought == "instruction" else None
         if start is not None:
-            self._instructions = instruction_thoughts(objective)[start : start + len(game.walkthrough)]
+            self._instructions = objective_sentences(objective)[start : start + len(game.walkthrough)]
         self._shadow: Any = None
         self._shadow_state: Any = None
         self._replayed = 0
@@ -105,11 +96,12 @@ class Expert:
         quest ("Next: go east, then take fly larva." / "Next: drop fly larva. Then done."): as long on a
         six-step quest as on a three-step one, so it reads the same on longer quests than the training ones.
 
-        With `thought="instruction"` the thought quotes the objective's sentence for the current step of the
-        walkthrough and the one before it (`instruction_thoughts`): the agent keeps its place in the
-        instructions by moving one sentence on from its last thought, the same move on a quest of any
-        length. Off the walkthrough (or when the objective has no sentence per step) it is the planner's
-        next command ("Next: go west.").
+        With `thought="instruction"` the thought is the objective's sentence for the current step of the
+        walkthrough, word for word ("Then, take the fly larva from the box."): the agent keeps its place in
+        the instructions by moving one sentence on from its last thought, the same move on a quest of any
+        length. (Quoting the sentence just done too, "Done: ... Now: ...", measured worse: 40% against 58%
+        held-out success on 1200 games.) Off the walkthrough (or when the objective has no sentence per
+        step) it is the planner's next command ("Next: go west.").
         """
         plan = self.remaining_plan()
         if self._instructions is not None:
