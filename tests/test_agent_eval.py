@@ -222,16 +222,21 @@ def test_an_offered_thought_is_chosen_by_its_mass_then_the_command_given_it():
     fmt = PromptFormat(thoughts=True)
     prompt, menu = [{"role": "user", "content": "hall"}], ["go east", "take key"]
     thoughts = ["First, head east.", "Then, take the key."]
-    # The first thought's best reply is the likeliest single reply, but the second thought holds more mass
-    # over both commands (e^-2 + e^-2 > e^-1.5 + e^-9), so it is chosen; given it, "take key" wins per token.
+    # The second thought holds more mass over both commands (log(e^-2.2 + e^-1.9) = -1.35 against
+    # log(e^-1.5 + e^-9) = -1.50), but its replies are short: per token of its replies the first one wins.
     backend = KnownProbabilities({
-        fmt.reply("go east", thoughts[0]): (-1.5, 10),
-        fmt.reply("take key", thoughts[0]): (-9.0, 10),
-        fmt.reply("go east", thoughts[1]): (-2.0, 5),
-        fmt.reply("take key", thoughts[1]): (-2.0, 10),
+        fmt.reply("go east", thoughts[0]): (-1.5, 20),
+        fmt.reply("take key", thoughts[0]): (-9.0, 20),
+        fmt.reply("go east", thoughts[1]): (-2.2, 5),
+        fmt.reply("take key", thoughts[1]): (-1.9, 5),
     })  # fmt: skip
-    (replies,) = sample_replies(backend, [prompt], [menu], fmt, SamplingParams(), "admissible", (), [thoughts])
-    assert [r.text for r in replies] == [fmt.reply("take key", thoughts[1])]
+
+    def choice(action_space: str) -> str:
+        (replies,) = sample_replies(backend, [prompt], [menu], fmt, SamplingParams(), action_space, (), [thoughts])
+        return replies[0].text
+
+    assert choice("admissible_sum") == fmt.reply("take key", thoughts[1])  # whole mass, then the whole reply
+    assert choice("admissible") == fmt.reply("go east", thoughts[0])  # per token, then per token
     hot = SamplingParams(temperature=20.0, n=40, seed=2)
     drawn = {r.text for r in sample_replies(backend, [prompt], [menu], fmt, hot, "admissible", (), [thoughts])[0]}
     assert drawn == {fmt.reply(command, thought) for command in menu for thought in thoughts}

@@ -84,8 +84,9 @@ def sample_replies(
     With thoughts, the model first writes its reply as usual; its thought is kept and the command is then
     drawn by the probability of `Thought: <that thought>\nAction: <command>`, so it acts on its reasoning.
     When the env offers thoughts (`thought_options[i]`, see `PromptFormat.thought_options`) the model
-    chooses one instead of writing it: each offered thought by its whole probability with any of the
-    commands, then the command given it. A small model copies a long sentence badly when it writes it.
+    chooses one instead of writing it: each offered thought by its probability with any of the commands
+    (per token of its replies with `admissible`, as commands are ranked), then the command given it. A small
+    model copies a long sentence badly when it writes it.
     """
     if action_space == "text":
         return backend.generate(prompts, params)
@@ -111,6 +112,10 @@ def sample_replies(
     ranks = [[total / length if action_space == "admissible" else total for total, length in row] for row in scored]
     rng = random.Random(params.seed)
 
+    def mean_length(k: int) -> float:
+        """The mean token count of row k's replies (its thought with each command)."""
+        return sum(length for _, length in scored[k][: len(replies[k])]) / len(replies[k])
+
     def choose(group: list[int], extra: bool) -> Completion:
         """One reply from a prompt's rows: an extra reply, or an offered thought and then a command."""
         masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group]
@@ -118,7 +123,12 @@ def sample_replies(
             pick = draw([log_sum_exp(masses), *whole[group[0]][len(replies[group[0]]) :]], params, rng)
             if pick:
                 return Completion(extra_replies[pick - 1])
-        k = group[draw(masses, params, rng)] if len(group) > 1 else group[0]
+        if len(group) == 1:
+            k = group[0]
+        elif action_space == "admissible":  # thoughts too are ranked per token: a mass over its mean length
+            k = group[draw([m / mean_length(k) for m, k in zip(masses, group, strict=True)], params, rng)]
+        else:
+            k = group[draw(masses, params, rng)]
         return Completion(replies[k][draw(ranks[k][: len(replies[k])], params, rng)])
 
     groups: dict[int, list[int]] = {}
