@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #   the same on a base pretrained 5000 steps:           48% success, 67.2% agreement
 #   1200 games, 2000-step base, 6 epochs:   66% success, 80.8% agreement (test_hard 32.5%, 64.7%)
 #   thought cloning, same, env.kwargs.thought_steps=2: 40% / 75.7% (test_hard 5%, 52.8%; 58-66% repeats)
-#   thought cloning, same, env.kwargs.thought=instruction (the config's): 58% (test_hard 15%); the model
-#     chooses its thought among the objective's sentences, and on longer quests it skips or repeats one
+#   thought cloning, same, env.kwargs.thought=instruction (the config's): 74% / 89.3% (test_hard 32.5%,
+#     67.4%; BC 72% / 81.4%, 35% / 66.1%): the model chooses its thought among the objective's sentences
+#     per token (by whole probability: 58%, test_hard 15%); on longer quests it still skips or repeats one
 # The 1M-parameter demo base has too little capacity for an adapter to carry the policy, so the bench
 # trains every weight; expert data and a base that has read enough random play raise agreement most.
 SETTINGS = [
