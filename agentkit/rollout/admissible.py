@@ -103,7 +103,8 @@ def sample_replies(
         return results
     # Scoring rows, each (prompt, thought): one per prompt without thoughts, one per written thought (n per
     # prompt, one draw each), one per offered thought (the n draws choose among them).
-    rows = [(i, thought) for i in listed if i not in written for thought in (offered[i] or [None])]
+    writes = set(written)
+    rows = [(i, thought) for i in listed if i not in writes for thought in (offered[i] or [None])]
     rows += [(i, parse_action(c.text)[0]) for i, cs in zip(written, generated[len(free) :], strict=True) for c in cs]
     replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
     row_prompts = [prompts[i] for i, _ in rows]
@@ -126,7 +127,7 @@ def sample_replies(
         if len(group) == 1:
             k = group[0]
         elif action_space == "admissible":  # thoughts too are ranked per token: a mass over its mean length
-            k = group[draw([m / mean_length(k) for m, k in zip(masses, group, strict=True)], params, rng)]
+            k = group[draw([m / mean_length(row) for m, row in zip(masses, group, strict=True)], params, rng)]
         else:
             k = group[draw(masses, params, rng)]
         return Completion(replies[k][draw(ranks[k][: len(replies[k])], params, rng)])
@@ -135,7 +136,7 @@ def sample_replies(
     for k, (i, _) in enumerate(rows):
         groups.setdefault(i, []).append(k)
     for i, group in groups.items():
-        draws = [[k] for k in group] if i in written else [group] * params.n
+        draws = [[k] for k in group] if i in writes else [group] * params.n
         extra = bool(extra_replies) and acted_last(prompts[i])
         results[i] = [choose(candidates, extra) for candidates in draws]
     return results
