@@ -294,14 +294,15 @@ def test_instruction_sentences_are_the_block_that_covers_the_commands():
         "floor of the cellar. Got that? Good!"
     )
     walkthrough = ["unlock box with latchkey", "open box", "take fly larva from box", "drop fly larva"]
-    start = instruction_start(objective, walkthrough)
-    assert objective_sentences(objective)[start : start + 4] == [
+    sentences = objective_sentences(objective)
+    start = instruction_start(sentences, walkthrough)
+    assert sentences[start : start + 4] == [
         "First of all, unlock the box inside the cellar.",
         "And then, open the box.",
         "Then, take the fly larva from the box.",
         "With the fly larva, toss the fly larva on the floor of the cellar.",
     ]
-    assert instruction_start("Your objective is to eat the fondue.", ["take fondue", "eat fondue"]) is None
+    assert instruction_start(["Your objective is to eat the fondue."], ["take fondue", "eat fondue"]) is None
 
 
 def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):

@@ -108,20 +108,29 @@ def sample_replies(
     rows += [(i, parse_action(c.text)[0]) for i, cs in zip(written, generated[len(free) :], strict=True) for c in cs]
     replies = [[prompt_format.reply(command, thought) for command in admissible[i]] for i, thought in rows]
     row_prompts = [prompts[i] for i, _ in rows]
-    scored = backend.reply_logprobs(row_prompts, [[*options, *extra_replies] for options in replies])
+    groups: dict[int, list[int]] = {}
+    for k, (i, _) in enumerate(rows):
+        groups.setdefault(i, []).append(k)
+    # The extra replies depend on the prompt only: scored once, on its first row.
+    firsts = {group[0] for group in groups.values()}
+    to_score = [[*options, *extra_replies] if k in firsts else options for k, options in enumerate(replies)]
+    scored = backend.reply_logprobs(row_prompts, to_score)
+    extra_whole = {i: [total for total, _ in scored[group[0]][len(replies[group[0]]) :]] for i, group in groups.items()}
+    scored = [row[: len(options)] for row, options in zip(scored, replies, strict=True)]
     whole = [[total for total, _ in row] for row in scored]
     ranks = [[total / length if action_space == "admissible" else total for total, length in row] for row in scored]
     rng = random.Random(params.seed)
 
     def mean_length(k: int) -> float:
         """The mean token count of row k's replies (its thought with each command)."""
-        return sum(length for _, length in scored[k][: len(replies[k])]) / len(replies[k])
+        return sum(length for _, length in scored[k]) / len(scored[k])
 
-    def choose(group: list[int], extra: bool) -> Completion:
-        """One reply from a prompt's rows: an extra reply, or an offered thought and then a command."""
-        masses = [log_sum_exp(whole[k][: len(replies[k])]) for k in group]
-        if extra:  # first: act (every listed reply's whole mass) or say one of the extra replies
-            pick = draw([log_sum_exp(masses), *whole[group[0]][len(replies[group[0]]) :]], params, rng)
+    def choose(group: list[int], extras: list[float]) -> Completion:
+        """One reply from a prompt's rows: an extra reply (`extras`: their whole log-probabilities, empty
+        when none is offered), or an offered thought and then a command."""
+        masses = [log_sum_exp(whole[k]) for k in group]
+        if extras:  # first: act (every listed reply's whole mass) or say one of the extra replies
+            pick = draw([log_sum_exp(masses), *extras], params, rng)
             if pick:
                 return Completion(extra_replies[pick - 1])
         if len(group) == 1:
@@ -130,13 +139,10 @@ def sample_replies(
             k = group[draw([m / mean_length(row) for m, row in zip(masses, group, strict=True)], params, rng)]
         else:
             k = group[draw(masses, params, rng)]
-        return Completion(replies[k][draw(ranks[k][: len(replies[k])], params, rng)])
+        return Completion(replies[k][draw(ranks[k], params, rng)])
 
-    groups: dict[int, list[int]] = {}
-    for k, (i, _) in enumerate(rows):
-        groups.setdefault(i, []).append(k)
     for i, group in groups.items():
         draws = [[k] for k in group] if i in writes else [group] * params.n
-        extra = bool(extra_replies) and acted_last(prompts[i])
-        results[i] = [choose(candidates, extra) for candidates in draws]
+        extras = extra_whole[i] if acted_last(prompts[i]) else []
+        results[i] = [choose(candidates, extras) for candidates in draws]
     return results

@@ -26,16 +26,15 @@ def objective_sentences(objective: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(objective.strip()) if sentence]
 
 
-def instruction_start(objective: str, walkthrough: Sequence[str]) -> int | None:
-    """Which of the objective's sentences is the first command's; None when it has fewer sentences than
-    commands (e.g. "Your objective is to eat the fondue." for a longer quest).
+def instruction_start(sentences: list[str], walkthrough: Sequence[str]) -> int | None:
+    """Which of the objective's `sentences` is the first command's; None when there are fewer sentences
+    than commands (e.g. "Your objective is to eat the fondue." for a longer quest).
 
     TextWorld writes a quest's objective as one instruction per command, in order, between greeting and
     closing sentences whose number varies ("Welcome to TextWorld! ... First, head east. Then, take the
     latchkey from the table. ... Got that? Good!"). The block of consecutive sentences whose words best
     cover the commands' words is the instructions.
     """
-    sentences = objective_sentences(objective)
     if not walkthrough or len(sentences) < len(walkthrough):
         return None
 
@@ -70,9 +69,11 @@ class Expert:
         self._start_tracked = start_tracked
         self.thought_steps = thought_steps
         self._instructions: list[str] | None = None
-        start = instruction_start(objective, game.walkthrough) if thought == "instruction" else None
-        if start is not None:
-            self._instructions = objective_sentences(objective)[start : start + len(game.walkthrough)]
+        if thought == "instruction":
+            sentences = objective_sentences(objective)
+            start = instruction_start(sentences, game.walkthrough)
+            if start is not None:
+                self._instructions = sentences[start : start + len(game.walkthrough)]
         self._shadow: Any = None
         self._shadow_state: Any = None
         self._replayed = 0
