@@ -24,6 +24,7 @@ from agentkit.config import parse_recipe_args, print_report, run_recipe, save_co
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
+from agentkit.training.ranks import finish_training
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
@@ -167,7 +168,7 @@ def run(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc",
         model = start_model(config)
         demos = Path(config.demos) if config.demos else collect_expert_demos(config, run_dir / "demos.jsonl")
     training = train(config, model, demos, run_dir, cpu, thought_weight)
-    if not state.is_main_process:
+    if not finish_training(state):
         return
     evaluations = {} if config.skip_eval else evaluate(config, model, run_dir, label)
     write_report(config, run_dir, training, evaluations, title)

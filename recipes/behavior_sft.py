@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
 from agentkit.errors import AgentkitError
+from agentkit.training.ranks import finish_training
 from agentkit.training.sft import LoraSettings, TrainSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -426,7 +427,7 @@ def main(argv: list[str]) -> None:
             make_traces(config, teacher, conditioner, run_dir)
         model = resolve_model(config)
     training = train(config, model, run_dir / "traces.jsonl", run_dir, cpu)
-    if not state.is_main_process:
+    if not finish_training(state):
         return
     results = {} if config.skip_eval else evaluate(config, model, teacher, conditioner, run_dir)
     handbook.save(run_dir / "handbook.json")  # with the use counts of this run's retrievals

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentkit.config import parse_recipe_args, print_report, run_recipe, save_config
+from agentkit.training.ranks import finish_training
 from agentkit.training.sft import LoraSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -579,7 +580,7 @@ def main(argv: list[str]) -> None:
             save_config(config, run_dir / "config.yaml")
         model_path = resolve_model(config)
     trainer, referee, training = train(config, model_path, run_dir, cpu)
-    if not state.is_main_process:
+    if not finish_training(state):
         return
     start = end = {}
     if not config.skip_eval:
