@@ -5,9 +5,10 @@ revision trajectory walks the bad path up to the step where it went wrong, then 
 wrong and continues with the good path from where the two split, so the model learns to notice its own
 error mid-episode and recover instead of looping. Only the revision and the good continuation are trained.
 
-The error step comes from the policy itself (it judges each bad step "Good", "Bad" or "Uncertain"); a
-model too weak to answer in those words falls back to the first step where the bad path's value drops
-below the good path's, and each pair records which rule placed it.
+The error step comes from the policy itself (it judges each bad step "Good", "Bad" or "Uncertain"). A
+model too weak to answer in those words falls back to rules: the first command the bad path repeats to no
+effect (a loop, an error whatever the values say), else the first step where the bad path's value drops
+below the good path's. Each pair records which rule placed it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Pair:
     bad: TreePath
     split: int  # index in both paths of the first node they do not share
     error: int | None = None  # index in the bad path of the step the revision follows
-    rule: str | None = None  # "model" or "value_drop"
+    rule: str | None = None  # "model", "repeat" or "value_drop"
 
     def as_record(self) -> dict[str, Any]:
         """The pair as `trees.jsonl` stores it; `splice_step` counts the bad path's actions kept."""
@@ -135,11 +136,26 @@ def value_drop_step(pair: Pair) -> int:
     return pair.split
 
 
-def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 4) -> None:
-    """Set each pair's error step and rule: the policy's first "Bad" judgement, else the value drop.
+def repeat_step(pair: Pair) -> int | None:
+    """The first bad step from the split that repeats the step before it, same command and same observation.
+
+    Such a step changed nothing, and a policy that sees the same state again makes the same choice again:
+    the start of a loop. Revising right after it teaches the policy to break the loop where it begins.
+    """
+    bad = pair.bad.nodes
+    for index in range(max(pair.split, 1), len(bad)):
+        step, before = bad[index], bad[index - 1]
+        if step.action is not None and step.action == before.action and step.observation == before.observation:
+            return index
+    return None
+
+
+def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 4, repeats: bool = True) -> None:
+    """Set each pair's error step and rule: the policy's first "Bad" judgement, else (with `repeats`) the
+    first repeat to no effect, else the value drop.
 
     Every step from the split on is judged, all pairs in one greedy batch. A pair whose replies do not all
-    parse, or hold no "Bad", was not judged by the model and falls back to the value drop.
+    parse, or hold no "Bad", was not judged by the model and falls back to the rules.
     """
     queries = [(pair, step) for pair in pairs for step in range(pair.split, len(pair.bad.nodes))]
     replies = []
@@ -154,6 +170,8 @@ def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 
         bad_steps = [step for step, verdict in judged if verdict == "bad"]
         if judged and all(verdict is not None for _, verdict in judged) and bad_steps:
             pair.error, pair.rule = bad_steps[0], "model"
+        elif repeats and (loop := repeat_step(pair)) is not None:
+            pair.error, pair.rule = loop, "repeat"
         else:
             pair.error, pair.rule = value_drop_step(pair), "value_drop"
 

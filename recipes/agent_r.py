@@ -56,6 +56,8 @@ class RevisionConfig:
     good_per_task: int = 1
     critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
     critique_max_tokens: int = 4
+    # Without the policy's judgement, a command repeated to no effect places the error before the value drop.
+    repeat_is_error: bool = True
     thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
     # With an admissible action space the policy only ever names a listed command; offered here, each
     # revision thought's probability is weighed against acting at evaluation, so the policy can revise.
@@ -192,7 +194,7 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
         "pairs": 0,
         "revisions": 0,
         "good": 0,
-        "critique_rules": {"model": 0, "value_drop": 0},
+        "critique_rules": {"model": 0, "repeat": 0, "value_drop": 0},
         "nodes": 0,
         "leaves": 0,
         "winning_leaves": 0,
@@ -229,7 +231,7 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
                         good_paths(paths, r.alpha, r.good_per_task),
                     )
                 all_pairs = [pair for pairs, _ in chosen.values() for pair in pairs]
-                locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens)  # one batch
+                locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens, r.repeat_is_error)
                 for tree in trees:
                     pairs, goods_of_tree = chosen[id(tree)]
                     for pair in pairs:
@@ -350,7 +352,7 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
         f"Model `{config.model}`, {config.rounds} rounds of MCTS ({config.search.iterations} iterations, "
         f"k={config.search.candidates}, c={config.search.exploration}) -> revision + good trajectories -> SFT.",
         "",
-        "| round | revisions | good paths | critique by model / value drop | train loss | success (95% CI) "
+        "| round | revisions | good paths | critique by model / repeat / value drop | train loss | success (95% CI) "
         "| repeated actions | expert agreement | episodes with a revision (succeeded) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -361,7 +363,7 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
         agreement = e.get("expert_agreement")  # absent from rounds evaluated without it
         lines.append(
             f"| {label} | {search.get('revisions', '-')} | {search.get('good', '-')} | "
-            f"{rules.get('model', '-')} / {rules.get('value_drop', '-')} | "
+            f"{rules.get('model', '-')} / {rules.get('repeat', '-')} / {rules.get('value_drop', '-')} | "
             f"{'-' if loss is None else f'{loss:.3f}'} | {e['success_rate']:.1%} "
             f"({e['success_low']:.1%}-{e['success_high']:.1%}) | {e['repeated_action_rate']:.1%} | "
             f"{'-' if agreement is None else f'{agreement:.1%}'} | "

@@ -24,6 +24,7 @@ from agentkit.revision import (
     leaf_paths,
     locate_errors,
     parse_judgement,
+    repeat_step,
     select_pairs,
     splice,
     value_drop_step,
@@ -277,6 +278,24 @@ def test_the_first_bad_judgement_places_the_error():
     locate_errors([pair], backend)
     assert (pair.error, pair.rule) == (3, "model") and backend.calls == [(2, 1)]
     assert parse_judgement("  GOOD move") == "good" and parse_judgement("Goodness") is None
+
+
+def test_a_command_repeated_to_no_effect_places_the_error_before_the_value_drop():
+    tree, n = scored_tree()
+    again = hand_node(tree, n["a2"], "a2", visits=1, value=0.0)  # a2 again, and the same observation
+    leaf = hand_node(tree, again, "a3", visits=1, value=0.0, outcome=0.0)
+    pair = Pair(TreePath(tree, tree.path(n["a1"])), TreePath(tree, tree.path(leaf)), split=2)
+    assert value_drop_step(pair) == 2 and repeat_step(pair) == 3
+    locate_errors([pair], ScriptedBackend(["alsalsals"] * 3))  # the model does not judge: the repeat rules
+    assert (pair.error, pair.rule) == (3, "repeat")
+    locate_errors([pair], ScriptedBackend(["Bad", "Good", "Good"]))  # a judgement comes first
+    assert (pair.error, pair.rule) == (2, "model")
+    locate_errors([pair], None, repeats=False)
+    assert (pair.error, pair.rule) == (2, "value_drop")
+    again.transition = Transition("something changed")  # the same command with a new result is no loop
+    assert repeat_step(pair) is None
+    locate_errors([pair], None)
+    assert (pair.error, pair.rule) == (2, "value_drop")
 
 
 def test_value_drop_is_the_first_bad_step_below_the_good_path():
