@@ -86,15 +86,16 @@ def shared_prefix(a: TreePath, b: TreePath) -> int:
     return count
 
 
-def select_pairs(paths: list[TreePath], alpha: float, beta: float, limit: int) -> list[Pair]:
+def select_pairs(paths: list[TreePath], alpha: float, beta: float, limit: int, loops_first: bool = False) -> list[Pair]:
     """(good, bad) pairs with good >= alpha and good - bad >= beta, at most `limit`.
 
-    Each bad path (worst first) is paired with the best good path, the one sharing the longest prefix
-    among equals, so the splice keeps as much of the real episode as possible.
+    Each bad path (worst first; with `loops_first`, those that repeat a command to no effect first among
+    equals) is paired with the best good path, the one sharing the longest prefix among equals, so the
+    splice keeps as much of the real episode as possible.
     """
     goods = [p for p in paths if p.value >= alpha]
     pairs = []
-    for bad in sorted(paths, key=lambda p: (p.value, p.nodes[-1].id)):
+    for bad in sorted(paths, key=lambda p: (p.value, not (loops_first and first_repeat(p.nodes)), p.nodes[-1].id)):
         candidates = [g for g in goods if g.value - bad.value >= beta and g is not bad]
         if not candidates or len(pairs) >= limit:
             continue
@@ -136,18 +137,22 @@ def value_drop_step(pair: Pair) -> int:
     return pair.split
 
 
-def repeat_step(pair: Pair) -> int | None:
-    """The first bad step from the split that repeats the step before it, same command and same observation.
+def first_repeat(nodes: list[Node], start: int = 1) -> int | None:
+    """The first step from `start` that repeats the step before it, same command and same observation.
 
     Such a step changed nothing, and a policy that sees the same state again makes the same choice again:
     the start of a loop. Revising right after it teaches the policy to break the loop where it begins.
     """
-    bad = pair.bad.nodes
-    for index in range(max(pair.split, 1), len(bad)):
-        step, before = bad[index], bad[index - 1]
+    for index in range(max(start, 1), len(nodes)):
+        step, before = nodes[index], nodes[index - 1]
         if step.action is not None and step.action == before.action and step.observation == before.observation:
             return index
     return None
+
+
+def repeat_step(pair: Pair) -> int | None:
+    """The bad path's first repeat to no effect from the split (`first_repeat`)."""
+    return first_repeat(pair.bad.nodes, pair.split)
 
 
 def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 4, repeats: bool = True) -> None:

@@ -56,8 +56,9 @@ class RevisionConfig:
     good_per_task: int = 1
     critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
     critique_max_tokens: int = 4
-    # Without the policy's judgement, a command repeated to no effect places the error before the value drop.
-    repeat_is_error: bool = True
+    # Without the policy's judgement, a command repeated to no effect (a loop) places the error before the
+    # value drop, and bad paths that loop are paired first.
+    revise_loops: bool = True
     thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
     # With an admissible action space the policy only ever names a listed command; offered here, each
     # revision thought's probability is weighed against acting at evaluation, so the policy can revise.
@@ -227,11 +228,11 @@ def build_data(config: AgentRConfig, backend, round_index: int, round_dir: Path)
                 for tree in trees:
                     paths = leaf_paths(tree)
                     chosen[id(tree)] = (
-                        select_pairs(paths, r.alpha, r.beta, r.pairs_per_task),
+                        select_pairs(paths, r.alpha, r.beta, r.pairs_per_task, r.revise_loops),
                         good_paths(paths, r.alpha, r.good_per_task),
                     )
                 all_pairs = [pair for pairs, _ in chosen.values() for pair in pairs]
-                locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens, r.repeat_is_error)
+                locate_errors(all_pairs, backend if r.critique else None, r.critique_max_tokens, r.revise_loops)
                 for tree in trees:
                     pairs, goods_of_tree = chosen[id(tree)]
                     for pair in pairs:

@@ -260,6 +260,17 @@ def test_pairs_need_a_good_path_above_alpha_that_beats_the_bad_one_by_beta():
     assert [p.nodes[-1].action for p in good_paths(list(paths.values()), 0.5, 2)] == ["a1", "b"]
 
 
+def test_bad_paths_that_loop_are_paired_first_among_equals():
+    tree, n = scored_tree()
+    again = hand_node(tree, n["c"], "c", visits=1, value=0.0)  # c again, same observation: a loop
+    hand_node(tree, again, "d", visits=1, value=0.0, outcome=0.0)
+    paths = leaf_paths(tree)
+    bad_leaves = [p.bad.nodes[-1].action for p in select_pairs(paths, 0.5, 0.2, limit=1)]
+    assert bad_leaves == ["a2"]  # a2 and the looping path are both worth 0.0: the older one goes first
+    bad_leaves = [p.bad.nodes[-1].action for p in select_pairs(paths, 0.5, 0.2, limit=1, loops_first=True)]
+    assert bad_leaves == ["d"]
+
+
 def test_critique_replies_that_are_not_judgements_fall_back_to_the_value_drop():
     tree, n = scored_tree()
     pair = Pair(TreePath(tree, tree.path(n["a1"])), TreePath(tree, tree.path(n["a2"])), split=2)
