@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #   thought cloning, same, env.kwargs.thought_steps=2: 40% / 75.7% (test_hard 5%, 52.8%; 58-66% repeats)
 #   thought cloning, same, env.kwargs.thought=instruction (the config's): 74% / 89.3% (test_hard 32.5%,
 #     67.4%; BC 72% / 81.4%, 35% / 66.1%): the model chooses its thought among the objective's sentences
-#     per token (by whole probability: 58%, test_hard 15%); on longer quests it still skips or repeats one
+#     per token (by whole probability: 58%, test_hard 15%); on longer quests it still skips or repeats one.
+#     On 200 test_hard games (the 40 above and 160 more): TC 27.0%, BC 31.0%; in 135 of TC's 146 losses
+#     it gives its previous thought again at 3+ steps, where the expert's moves one sentence on per step
 # The 1M-parameter demo base has too little capacity for an adapter to carry the policy, so the bench
 # trains every weight; expert data and a base that has read enough random play raise agreement most.
 SETTINGS = [
