@@ -57,8 +57,8 @@ class RevisionConfig:
     critique: bool = True  # ask the policy to judge bad steps; off: always the value drop
     critique_max_tokens: int = 4
     # Without the policy's judgement, a command repeated to no effect (a loop) places the error before the
-    # value drop, and bad paths that loop are paired first.
-    revise_loops: bool = True
+    # value drop, and bad paths that loop are paired first. Off by default, as in the paper's algorithm.
+    revise_loops: bool = False
     thoughts: list[str] = field(default_factory=lambda: list(REVISION_THOUGHTS))
     # With an admissible action space the policy only ever names a listed command; offered here, each
     # revision thought's probability is weighed against acting at evaluation, so the policy can revise.
