@@ -25,11 +25,27 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return max(0.0, min(rate, centre - half)), min(1.0, max(rate, centre + half))
 
 
-def _repeated_actions(episode: Episode) -> tuple[int, int]:
-    """(actions repeating the previous action, actions): loops are the classic failure of weak agents."""
+LOOP_PERIODS = (1, 2, 3)
+
+
+def _loop_counts(episode: Episode) -> tuple[int, int, int]:
+    """(actions repeating the previous action, actions in a loop, actions): loops are the classic failure
+    of weak agents.
+
+    An action is in a loop when it and the actions before it repeat the cycle just before them, with a
+    period of one to three actions: the second `examine box` in a row, or the fourth step of `go east`,
+    `go west`, `go east`, `go west`. A reply without a command (a revision) breaks a cycle.
+    """
     actions = [t.action for t in episode.turns if t.role == "assistant"]
     repeats = sum(1 for a, b in zip(actions, actions[1:], strict=False) if a is not None and a == b)
-    return repeats, len(actions)
+    looping = 0
+    for end in range(len(actions)):
+        for period in LOOP_PERIODS:
+            window = actions[end - 2 * period + 1 : end + 1] if end >= 2 * period - 1 else []
+            if window and None not in window and window[:period] == window[period:]:
+                looping += 1
+                break
+    return repeats, looping, len(actions)
 
 
 @dataclass
@@ -43,6 +59,7 @@ class AgentEvaluation:
     mean_steps: float
     invalid_action_rate: float
     repeated_action_rate: float
+    loop_action_rate: float  # actions in a loop of period 1 to 3 (`_loop_counts`)
     errors: int
     expert_agreement: float | None = None  # see `expert_agreement`; None when not measured
 
@@ -51,12 +68,12 @@ class AgentEvaluation:
 
 
 def summarize(name: str, episodes: list[Episode]) -> AgentEvaluation:
-    """Success (with its interval), score, steps, invalid- and repeated-action rates of `episodes`."""
+    """Success (with its interval), score, steps, invalid- and repeated-action and loop rates of `episodes`."""
     total = len(episodes)
     wins = sum(e.success for e in episodes)
     low, high = wilson_interval(wins, total)
-    actions = sum(_repeated_actions(e)[1] for e in episodes)
-    repeats = sum(_repeated_actions(e)[0] for e in episodes)
+    counts = [_loop_counts(e) for e in episodes]
+    repeats, looping, actions = (sum(column) for column in zip(*counts, strict=True)) if counts else (0, 0, 0)
     invalid = sum(e.meta.get("invalid_actions", 0) for e in episodes)
     return AgentEvaluation(
         name=name,
@@ -69,21 +86,22 @@ def summarize(name: str, episodes: list[Episode]) -> AgentEvaluation:
         invalid_action_rate=invalid / actions if actions else 0.0,
         repeated_action_rate=repeats / actions if actions else 0.0,
         errors=sum(e.error is not None for e in episodes),
+        loop_action_rate=looping / actions if actions else 0.0,
     )
 
 
 def markdown_table(rows: list[AgentEvaluation]) -> str:
     lines = [
-        "| agent | episodes | success (95% CI) | score | steps | invalid actions | repeated actions | errors "
-        "| expert agreement |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| agent | episodes | success (95% CI) | score | steps | invalid actions | repeated actions "
+        "| actions in loops | errors | expert agreement |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         agreement = "-" if r.expert_agreement is None else f"{r.expert_agreement:.1%}"
         lines.append(
             f"| {r.name} | {r.episodes} | {r.success_rate:.1%} ({r.success_low:.1%}-{r.success_high:.1%}) | "
             f"{r.mean_score:.2f} | {r.mean_steps:.1f} | {r.invalid_action_rate:.1%} | "
-            f"{r.repeated_action_rate:.1%} | {r.errors} | {agreement} |"
+            f"{r.repeated_action_rate:.1%} | {r.loop_action_rate:.1%} | {r.errors} | {agreement} |"
         )
     return "\n".join(lines)
 

@@ -354,20 +354,21 @@ def write_report(config: AgentRConfig, run_dir: Path, rounds: list[dict[str, Any
         f"k={config.search.candidates}, c={config.search.exploration}) -> revision + good trajectories -> SFT.",
         "",
         "| round | revisions | good paths | critique by model / repeat / value drop | train loss | success (95% CI) "
-        "| repeated actions | expert agreement | episodes with a revision (succeeded) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| repeated actions | actions in loops | expert agreement | episodes with a revision (succeeded) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in zip(labels, rounds, strict=True):
         search, e = r.get("search", {}), r["eval"]
         rules = search.get("critique_rules", {})
         loss = r["train"].get("train_loss")
         agreement = e.get("expert_agreement")  # absent from rounds evaluated without it
+        loops = e.get("loop_action_rate")  # absent from rounds evaluated before it was measured
         lines.append(
             f"| {label} | {search.get('revisions', '-')} | {search.get('good', '-')} | "
             f"{rules.get('model', '-')} / {rules.get('repeat', '-')} / {rules.get('value_drop', '-')} | "
             f"{'-' if loss is None else f'{loss:.3f}'} | {e['success_rate']:.1%} "
             f"({e['success_low']:.1%}-{e['success_high']:.1%}) | {e['repeated_action_rate']:.1%} | "
-            f"{'-' if agreement is None else f'{agreement:.1%}'} | "
+            f"{'-' if loops is None else f'{loops:.1%}'} | {'-' if agreement is None else f'{agreement:.1%}'} | "
             f"{e['episodes_with_revision']} ({e['revised_then_succeeded']}) |"
         )
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

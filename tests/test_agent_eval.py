@@ -27,6 +27,20 @@ def test_summary_counts_repeats_and_invalid_actions():
     assert result.repeated_action_rate == pytest.approx(2 / 6)
     assert result.invalid_action_rate == pytest.approx(1 / 6)
     assert result.mean_steps == 3.0
+    assert result.loop_action_rate == pytest.approx(2 / 6)  # a period-one loop is a repeat
+
+
+def test_loops_of_period_two_and_three_count_and_a_revision_breaks_them():
+    def loops(actions):
+        return summarize("a", [episode(actions, False)]).loop_action_rate * len(actions)
+
+    assert loops(["go east", "go west", "go east", "go west", "go east"]) == pytest.approx(2)
+    assert loops(["open box", "take key", "go east", "open box", "take key", "go east"]) == pytest.approx(1)
+    assert loops(["examine box", None, "examine box", None, "examine box"]) == 0
+    # progress is no loop: the expert's way through a quest repeats no cycle
+    assert loops(["go east", "take key", "go west", "unlock door with key", "open door", "go north"]) == 0
+    # a cycle of period four is out of reach (periods 1 to 3 only)
+    assert loops(["a", "b", "c", "d", "a", "b", "c", "d"]) == 0
 
 
 def decisions_of(replies_and_menus):
