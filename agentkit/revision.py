@@ -6,9 +6,9 @@ wrong and continues with the good path from where the two split, so the model le
 error mid-episode and recover instead of looping. Only the revision and the good continuation are trained.
 
 The error step comes from the policy itself (it judges each bad step "Good", "Bad" or "Uncertain"). A
-model too weak to answer in those words falls back to rules: the first command the bad path repeats to no
-effect (a loop, an error whatever the values say), else the first step where the bad path's value drops
-below the good path's. Each pair records which rule placed it.
+model too weak to answer in those words falls back to the first step where the bad path's value drops below
+the good path's; optionally, a command the bad path repeats to no effect (a loop, an error whatever the
+values say) comes first. Each pair records which rule placed it.
 """
 
 from __future__ import annotations
@@ -93,9 +93,14 @@ def select_pairs(paths: list[TreePath], alpha: float, beta: float, limit: int, l
     equals) is paired with the best good path, the one sharing the longest prefix among equals, so the
     splice keeps as much of the real episode as possible.
     """
+
+    def order(path: TreePath) -> tuple[float, bool, int]:
+        loops = loops_first and first_repeat(path.nodes) is not None
+        return path.value, not loops, path.nodes[-1].id
+
     goods = [p for p in paths if p.value >= alpha]
     pairs = []
-    for bad in sorted(paths, key=lambda p: (p.value, not (loops_first and first_repeat(p.nodes)), p.nodes[-1].id)):
+    for bad in sorted(paths, key=order):
         candidates = [g for g in goods if g.value - bad.value >= beta and g is not bad]
         if not candidates or len(pairs) >= limit:
             continue
@@ -155,7 +160,7 @@ def repeat_step(pair: Pair) -> int | None:
     return first_repeat(pair.bad.nodes, pair.split)
 
 
-def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 4, repeats: bool = True) -> None:
+def locate_errors(pairs: list[Pair], backend: Backend | None, max_tokens: int = 4, repeats: bool = False) -> None:
     """Set each pair's error step and rule: the policy's first "Bad" judgement, else (with `repeats`) the
     first repeat to no effect, else the value drop.
 

@@ -297,15 +297,15 @@ def test_a_command_repeated_to_no_effect_places_the_error_before_the_value_drop(
     leaf = hand_node(tree, again, "a3", visits=1, value=0.0, outcome=0.0)
     pair = Pair(TreePath(tree, tree.path(n["a1"])), TreePath(tree, tree.path(leaf)), split=2)
     assert value_drop_step(pair) == 2 and repeat_step(pair) == 3
-    locate_errors([pair], ScriptedBackend(["alsalsals"] * 3))  # the model does not judge: the repeat rules
+    locate_errors([pair], ScriptedBackend(["alsalsals"] * 3), repeats=True)  # no judgement: the repeat rules
     assert (pair.error, pair.rule) == (3, "repeat")
-    locate_errors([pair], ScriptedBackend(["Bad", "Good", "Good"]))  # a judgement comes first
+    locate_errors([pair], ScriptedBackend(["Bad", "Good", "Good"]), repeats=True)  # a judgement comes first
     assert (pair.error, pair.rule) == (2, "model")
-    locate_errors([pair], None, repeats=False)
+    locate_errors([pair], None)  # the paper's rule alone
     assert (pair.error, pair.rule) == (2, "value_drop")
     again.transition = Transition("something changed")  # the same command with a new result is no loop
     assert repeat_step(pair) is None
-    locate_errors([pair], None)
+    locate_errors([pair], None, repeats=True)
     assert (pair.error, pair.rule) == (2, "value_drop")
 
 
