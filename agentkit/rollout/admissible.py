@@ -119,26 +119,23 @@ def sample_replies(
     scored = [row[: len(options)] for row, options in zip(scored, replies, strict=True)]
     whole = [[total for total, _ in row] for row in scored]
     ranks = [[total / length if action_space == "admissible" else total for total, length in row] for row in scored]
+    # A row's mass: its thought with any of the commands. Offered thoughts are ranked by it, per token of
+    # the row's replies (its mass over their mean length) under `admissible`, as commands are.
+    masses = [log_sum_exp(row) for row in whole]
+    thought_ranks = [
+        mass / (sum(length for _, length in row) / len(row)) if action_space == "admissible" else mass
+        for mass, row in zip(masses, scored, strict=True)
+    ]
     rng = random.Random(params.seed)
-
-    def mean_length(k: int) -> float:
-        """The mean token count of row k's replies (its thought with each command)."""
-        return sum(length for _, length in scored[k]) / len(scored[k])
 
     def choose(group: list[int], extras: list[float]) -> Completion:
         """One reply from a prompt's rows: an extra reply (`extras`: their whole log-probabilities, empty
         when none is offered), or an offered thought and then a command."""
-        masses = [log_sum_exp(whole[k]) for k in group]
         if extras:  # first: act (every listed reply's whole mass) or say one of the extra replies
-            pick = draw([log_sum_exp(masses), *extras], params, rng)
+            pick = draw([log_sum_exp([masses[k] for k in group]), *extras], params, rng)
             if pick:
                 return Completion(extra_replies[pick - 1])
-        if len(group) == 1:
-            k = group[0]
-        elif action_space == "admissible":  # thoughts too are ranked per token: a mass over its mean length
-            k = group[draw([m / mean_length(row) for m, row in zip(masses, group, strict=True)], params, rng)]
-        else:
-            k = group[draw(masses, params, rng)]
+        k = group[draw([thought_ranks[k] for k in group], params, rng)] if len(group) > 1 else group[0]
         return Completion(replies[k][draw(ranks[k], params, rng)])
 
     for i, group in groups.items():
