@@ -27,12 +27,16 @@ class PromptFormat:
         history: how many past (action, observation) steps the prompt keeps; None keeps them all.
             The first observation (it carries the objective) is always kept.
         thoughts: replies carry a `Thought:` line before the `Action:` line.
+        thoughts_in_order: of the thoughts the env offers (see `thought_options`), once the agent's last
+            thought is one of them, offer only it and the next: a plan given step by step is followed in
+            order, so the agent either is still on its step or moves on to the next one.
     """
 
     system: str = DEFAULT_SYSTEM
     show_admissible: bool = True
     history: int | None = 8
     thoughts: bool = False
+    thoughts_in_order: bool = False
 
     def __post_init__(self) -> None:
         if self.history is not None and (not isinstance(self.history, int) or self.history < 0):
@@ -65,7 +69,12 @@ class PromptFormat:
         admissible commands; None when it offers none or replies carry no thought."""
         if not self.thoughts or len(turns) < 2:
             return None
-        return turns[1].info.get("thought_options")
+        options = turns[1].info.get("thought_options")
+        last = turns[-2].thought if len(turns) > 2 and turns[-2].role == "assistant" else None
+        if self.thoughts_in_order and options and last in options:
+            at = options.index(last)
+            return options[at : at + 2]
+        return options
 
     def messages_for(self, turns: list[Turn]) -> list[dict[str, str]]:
         """The prompt for the next decision, from the episode's turns so far (system turn first).
@@ -83,12 +92,13 @@ class PromptFormat:
             messages.append({"role": turn.role, "content": text if turn.role == "user" else turn.text})
         return messages
 
-    def decisions(self, turns: list[Turn]) -> Iterator[tuple[list[dict[str, str]], Turn, Turn]]:
-        """Every decision of an episode: (the prompt the agent saw, its reply turn, the observation turn it
-        answered), for training samples and for replaying an expert's choices."""
+    def decisions(self, turns: list[Turn]) -> Iterator[tuple[list[dict[str, str]], Turn, list[Turn]]]:
+        """Every decision of an episode: (the prompt the agent saw, its reply turn, the turns before it,
+        the last being the observation it answered), for training samples and for replaying an expert's
+        choices."""
         for index, turn in enumerate(turns):
             if turn.role == "assistant" and index > 0:
-                yield self.messages_for(turns[:index]), turn, turns[index - 1]
+                yield self.messages_for(turns[:index]), turn, turns[:index]
 
 
 _ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)

@@ -135,11 +135,11 @@ def expert_decisions(episodes: list[Episode], prompt_format) -> list[Decision]:
         (
             prompt,
             turn.action,
-            observation.info.get("admissible_actions") or [],
-            prompt_format.thought_options(episode.turns),
+            before[-1].info.get("admissible_actions") or [],
+            prompt_format.thought_options(before),
         )
         for episode in episodes
-        for prompt, turn, observation in prompt_format.decisions(episode.turns)
+        for prompt, turn, before in prompt_format.decisions(episode.turns)
         if turn.action is not None
     ]
 

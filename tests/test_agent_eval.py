@@ -71,6 +71,22 @@ def test_random_policy_agreement_is_its_chance_of_picking_the_experts_command():
     assert expert_agreement(random_agent, [], PromptFormat()) is None
 
 
+def test_expert_decisions_offer_the_thoughts_of_their_own_state():
+    from agentkit.eval.agent import expert_decisions
+    from agentkit.prompts import PromptFormat
+
+    options = ["Hi.", "First, go east.", "Then, take the key."]
+    turns = [Turn("system", "s"), Turn("user", "Hi. First, go east. Then, take the key.",
+                                       info={"admissible_actions": ["go east"], "thought_options": options})]
+    for thought, action in zip(options[1:], ["go east", "take key"], strict=True):
+        turns += [Turn("assistant", f"Thought: {thought}\nAction: {action}", thought=thought, action=action),
+                  Turn("user", f"After {action}.", info={"admissible_actions": ["take key"]})]  # fmt: skip
+    episode = Episode("t", "env", turns, success=True, steps=2)
+    ordered = expert_decisions([episode], PromptFormat(thoughts=True, thoughts_in_order=True))
+    assert [offered for *_, offered in ordered] == [options, options[1:]]  # not the episode's last state's
+    assert [offered for *_, offered in expert_decisions([episode], PromptFormat(thoughts=True))] == [options] * 2
+
+
 @pytest.fixture(scope="module")
 def always_north(tmp_path_factory):
     """A tiny model taught to answer "Action: go north" to anything, so what it says is known."""

@@ -330,6 +330,24 @@ def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(
         TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought="goal")
 
 
+def test_thoughts_in_order_offer_the_last_thought_and_the_next_one():
+    options = ["Hi there.", "First, go east.", "Then, take the key.", "And then, go east.", "Done!"]
+    ordered = PromptFormat(thoughts=True, thoughts_in_order=True)
+
+    def after(thought: str | None) -> list[Turn]:
+        turns = [Turn("system", "rules"), Turn("user", "objective", info={"thought_options": options})]
+        if thought is None:
+            return turns
+        return [*turns, Turn("assistant", "reply", thought=thought, action="go east"), Turn("user", "a room")]
+
+    assert ordered.thought_options(after(None)) == options  # the first decision: where the plan starts
+    assert ordered.thought_options(after("First, go east.")) == ["First, go east.", "Then, take the key."]
+    assert ordered.thought_options(after("And then, go east.")) == ["And then, go east.", "Done!"]
+    assert ordered.thought_options(after("Done!")) == ["Done!"]
+    assert ordered.thought_options(after("Next: go west.")) == options  # a thought off the list: all again
+    assert PromptFormat(thoughts=True).thought_options(after("First, go east.")) == options
+
+
 def test_thought_cloning_demos_carry_the_expert_thought(custom_env):
     fmt = PromptFormat(thoughts=True)
     episode = play_episode(custom_env, ExpertPolicy(), custom_env.task_ids()[1], seed=1, prompt_format=fmt)
