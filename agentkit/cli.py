@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentkit import __version__
 from agentkit.errors import AgentkitError
+
+if TYPE_CHECKING:
+    from agentkit.prompts import PromptFormat
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
@@ -114,7 +118,6 @@ def _cmd_collect(args: argparse.Namespace) -> None:
     from agentkit.collect import collect
     from agentkit.envs import spec
     from agentkit.policies import make_policy
-    from agentkit.prompts import PromptFormat
     from agentkit.rollout.engine import ModelAgent, PolicyAgent
     from agentkit.rollout.sampling import SamplingParams
 
@@ -138,7 +141,7 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         agent = ModelAgent(backend, SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens))
     else:
         agent = PolicyAgent(make_policy(args.policy, seed=args.seed or 0))
-    prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
+    prompt_format = _prompt_format(args)
     summary = collect(
         args.env,
         env_kwargs,
@@ -212,7 +215,6 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
     from agentkit.collect import build_env, task_ids_of
     from agentkit.eval.agent import bar_chart, evaluate_agents, markdown_table
     from agentkit.policies import make_policy
-    from agentkit.prompts import PromptFormat
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent, PolicyAgent, Task
     from agentkit.rollout.sampling import SamplingParams
@@ -239,7 +241,7 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
         raise AgentkitError("nothing to evaluate: give --model (with --adapter ...) and/or --baseline")
     out = Path(args.out or f"runs/eval-agent-{args.env}-{args.split}")
     out.mkdir(parents=True, exist_ok=True)
-    prompt_format = PromptFormat(history=args.history, thoughts=args.thoughts)
+    prompt_format = _prompt_format(args)
     factory = partial(build_env, args.env, env_kwargs, args.step_timeout)
     rows = evaluate_agents(
         agents,
@@ -296,6 +298,15 @@ def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
 
         for key, value in cpu_environment(os.path.expanduser(cache_dir)).items():
             os.environ.setdefault(key, value)
+
+
+_IN_ORDER_HELP = "of the thoughts the env offers, only the agent's last one and the next (a plan followed in order)"
+
+
+def _prompt_format(args: argparse.Namespace) -> PromptFormat:
+    from agentkit.prompts import PromptFormat
+
+    return PromptFormat(history=args.history, thoughts=args.thoughts, thoughts_in_order=args.thoughts_in_order)
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
@@ -400,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--step-timeout", type=float, default=60.0, help="seconds an env call may take")
     collect.add_argument("--history", type=int, default=4, help="past steps kept in the prompt")
     collect.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
+    collect.add_argument("--thoughts-in-order", action="store_true", help=_IN_ORDER_HELP)
     collect.add_argument("--temperature", type=float, default=0.0)
     collect.add_argument("--max-tokens", type=int, default=48)
     _add_model_arguments(collect)
@@ -431,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--step-timeout", type=float, default=60.0)
     agent_eval.add_argument("--history", type=int, default=4)
     agent_eval.add_argument("--thoughts", action="store_true")
+    agent_eval.add_argument("--thoughts-in-order", action="store_true", help=_IN_ORDER_HELP)
     agent_eval.add_argument("--max-tokens", type=int, default=48)
     agent_eval.add_argument(
         "--action-space",
