@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #     per token (by whole probability: 58%, test_hard 15%); on longer quests it still skips or repeats one.
 #     On 200 test_hard games (the 40 above and 160 more): TC 27.0%, BC 31.0%; in 135 of TC's 146 losses
 #     it gives its previous thought again at 3+ steps, where the expert's moves one sentence on per step
+#   the same model with prompt.thoughts_in_order=true (the config's: after a sentence, only it or the next):
+#     82% / 93.2% on test; 28.5% / 74.9% on the 200 test_hard games (13 of the 40); every one of its 143
+#     losses keeps one sentence 3+ steps, often one already carried out (thought_weight=4: 27.0%, was 27.5%)
 # The 1M-parameter demo base has too little capacity for an adapter to carry the policy, so the bench
 # trains every weight; expert data and a base that has read enough random play raise agreement most.
 SETTINGS = [
