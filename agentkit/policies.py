@@ -39,7 +39,8 @@ class ExpertPolicy:
 
     With `noise` > 0 each step is, with that probability, a random other admissible command instead,
     marked as no training target (DART, Laskey et al. 2017): demonstrations then visit the states a
-    cloned policy drifts into, and the expert's next decisions there teach the way back.
+    cloned policy drifts into, and the expert's next decisions there teach the way back. The noisy step
+    keeps the expert's thought, as an agent's wrong command comes with its own thought.
     """
 
     name = "expert"
@@ -57,7 +58,7 @@ class ExpertPolicy:
         if self.noise:
             others = [a for a in info.get("admissible_actions") or [] if a != action]
             if others and self._rng.random() < self.noise:
-                return Decision(self._rng.choice(others), train=False)
+                return Decision(self._rng.choice(others), thought, train=False)
         return Decision(action, thought)
 
 

@@ -12,7 +12,7 @@ from agentkit.collect import collect, play_episode
 from agentkit.envs import EnvError, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
-from agentkit.envs.textworld.expert import instruction_start, objective_sentences
+from agentkit.envs.textworld.expert import instruction_start, objective_sentences, walkthrough_step
 from agentkit.policies import ExpertPolicy, RandomPolicy, make_policy
 from agentkit.prompts import PromptFormat, parse_action
 from agentkit.trajectory import Turn, read_episodes
@@ -204,7 +204,7 @@ def test_noisy_expert_steps_off_its_path_untrained_and_labels_the_way_back(custo
         custom_env.reset(seed=5, options={"task_id": episode.task_id})
         for turn in turns:
             expert, thought = custom_env.expert_decision()
-            assert (turn.action == expert) == turn.loss and (turn.thought == thought) == turn.loss
+            assert (turn.action == expert) == turn.loss and turn.thought == thought  # a random step keeps it
             custom_env.step(turn.action)
         assert len(decision_samples(episode, fmt)) == sum(t.loss for t in turns)  # random steps are context
     again = play_episode(custom_env, noisy, tasks[0], seed=5, prompt_format=fmt)
@@ -305,6 +305,16 @@ def test_instruction_sentences_are_the_block_that_covers_the_commands():
     assert instruction_start(["Your objective is to eat the fondue."], ["take fondue", "eat fondue"]) is None
 
 
+def test_a_plan_resumes_the_walkthrough_at_the_first_step_it_ends_with():
+    walkthrough = ["go east", "open box", "take key from box", "go west"]
+    assert walkthrough_step(walkthrough, walkthrough) == 0
+    assert walkthrough_step(walkthrough[2:], walkthrough) == 2
+    assert walkthrough_step(["go north", *walkthrough[1:]], walkthrough) == 1  # a detour undone first
+    assert walkthrough_step(["go north", "go west"], walkthrough) == 3
+    assert walkthrough_step(["go north", "eat key"], walkthrough) is None
+    assert walkthrough_step([], walkthrough) is None
+
+
 def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):
     env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought="instruction")
     try:
@@ -323,7 +333,8 @@ def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(
         detour = next(a for a in info["admissible_actions"] if a.startswith("go ") and a != walkthrough[0])
         env.step(detour)
         action, thought = env.expert_decision()
-        assert thought == f"Next: {action}."  # off the walkthrough: the planner's next command
+        assert action != walkthrough[0] and action.startswith("go ")  # the planner walks back first
+        assert thought == thoughts[0]  # ... still on the first sentence, not yet carried out
     finally:
         env.close()
     with pytest.raises(EnvError, match="thought='goal'"):

@@ -47,6 +47,16 @@ def instruction_start(sentences: list[str], walkthrough: Sequence[str]) -> int |
     return max(range(len(sentences) - len(walkthrough) + 1), key=overlap)
 
 
+def walkthrough_step(plan: Sequence[str], walkthrough: Sequence[str]) -> int | None:
+    """The step of the walkthrough a winning `plan` resumes: the first j whose rest of the walkthrough
+    (`walkthrough[j:]`) the plan ends with, the commands before it undoing a detour (back to a room, a
+    container opened again); None when the plan ends with no step of it."""
+    for j in range(max(0, len(walkthrough) - len(plan)), len(walkthrough)):
+        if list(plan[len(plan) - (len(walkthrough) - j) :]) == list(walkthrough[j:]):
+            return j
+    return None
+
+
 class Expert:
     """Next expert command for one episode.
 
@@ -101,14 +111,15 @@ class Expert:
         walkthrough, word for word ("Then, take the fly larva from the box."): the agent keeps its place in
         the instructions by moving one sentence on from its last thought, the same move on a quest of any
         length. (Quoting the sentence just done too, "Done: ... Now: ...", measured worse: 40% against 58%
-        held-out success on 1200 games.) Off the walkthrough (or when the objective has no sentence per
-        step) it is the planner's next command ("Next: go west.").
+        held-out success on 1200 games.) Off the walkthrough the thought stays on the sentence of the step
+        the planner's plan resumes (`walkthrough_step`) while its first commands undo the detour, so the
+        agent learns to keep a sentence until it is carried out; when the plan resumes no step (or the
+        objective has no sentence per step) it is the planner's next command ("Next: go west.").
         """
         plan = self.remaining_plan()
         if self._instructions is not None:
-            done = len(self.commands)
-            on_walkthrough = done < len(self.game.walkthrough) and plan == list(self.game.walkthrough[done:])
-            return plan[0], self._instructions[done] if on_walkthrough else f"Next: {plan[0]}."
+            step = walkthrough_step(plan, self.game.walkthrough)
+            return plan[0], f"Next: {plan[0]}." if step is None else self._instructions[step]
         if self.thought_steps is not None:
             shown = plan[: self.thought_steps]
             return plan[0], f"Next: {', then '.join(shown)}.{' Then done.' if len(shown) == len(plan) else ''}"
