@@ -1,11 +1,12 @@
 """Thought cloning (Hu & Clune 2023): clone the expert's reasoning along with its actions.
 
 Each agent turn is `Thought: <plan in words>` then `Action: <command>`. The thoughts come from the
-expert's own procedure (TextWorld: the quest's current sub-goal, which step of how many and what is left;
-entity deduction: how many candidates fit and how the question splits them) or from a teacher model's
-trajectories given as `demos`. The loss is action NLL + `thought_weight` x thought NLL (the paper: 2), so
-thought and action tokens carry separate weights. At inference the agent writes the thought, then the
-action; the thought is kept in the trajectory.
+expert's own procedure (TextWorld: the objective's sentence for the quest's current sub-goal, or the
+commands left; entity deduction: how many candidates fit and how the question splits them) or from a
+teacher model's trajectories given as `demos`. The loss is action NLL + `thought_weight` x thought NLL (the
+paper: 2), so thought and action tokens carry separate weights. At inference the agent writes the thought,
+or chooses it among those the env offers (the objective's sentences; in order with
+`prompt.thoughts_in_order`), then the action; the thought is kept in the trajectory.
 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/thought_cloning.py \\
         --config recipes/configs/thought_cloning_textworld.yaml [key=value ...]
