@@ -98,7 +98,8 @@ class PromptFormat:
         choices."""
         for index, turn in enumerate(turns):
             if turn.role == "assistant" and index > 0:
-                yield self.messages_for(turns[:index]), turn, turns[:index]
+                before = turns[:index]
+                yield self.messages_for(before), turn, before
 
 
 _ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)

@@ -41,8 +41,11 @@ def _loop_counts(episode: Episode) -> tuple[int, int, int]:
     looping = 0
     for end in range(len(actions)):
         for period in LOOP_PERIODS:
-            window = actions[end - 2 * period + 1 : end + 1] if end >= 2 * period - 1 else []
-            if window and None not in window and window[:period] == window[period:]:
+            start = end - 2 * period + 1
+            if start < 0:  # two cycles of this period (and of the longer ones) do not fit yet
+                break
+            window = actions[start : end + 1]
+            if None not in window and window[:period] == window[period:]:
                 looping += 1
                 break
     return repeats, looping, len(actions)
