@@ -30,6 +30,9 @@ class PromptFormat:
         thoughts_in_order: of the thoughts the env offers (see `thought_options`), once the agent's last
             thought is one of them, offer only it and the next: a plan given step by step is followed in
             order, so the agent either is still on its step or moves on to the next one.
+        past_thoughts: earlier replies in the window keep their `Thought:` line; false shows only their
+            `Action:` line, so the agent reads its place off what it did and saw, not off its last thought
+            (which a small model copies instead of moving on).
     """
 
     system: str = DEFAULT_SYSTEM
@@ -37,6 +40,7 @@ class PromptFormat:
     history: int | None = 8
     thoughts: bool = False
     thoughts_in_order: bool = False
+    past_thoughts: bool = True
 
     def __post_init__(self) -> None:
         if self.history is not None and (not isinstance(self.history, int) or self.history < 0):
@@ -89,8 +93,14 @@ class PromptFormat:
         for index, turn in enumerate(window):
             latest = index == len(window) - 1
             text = self.observation(turn.text, turn.info.get("admissible_actions") if latest else None)
-            messages.append({"role": turn.role, "content": text if turn.role == "user" else turn.text})
+            messages.append({"role": turn.role, "content": text if turn.role == "user" else self._past_reply(turn)})
         return messages
+
+    def _past_reply(self, turn: Turn) -> str:
+        """An earlier reply as the prompt shows it: whole, or its command alone without `past_thoughts`."""
+        if self.past_thoughts or not (turn.thought and turn.action):
+            return turn.text
+        return self.reply(turn.action)
 
     def decisions(self, turns: list[Turn]) -> Iterator[tuple[list[dict[str, str]], Turn, list[Turn]]]:
         """Every decision of an episode: (the prompt the agent saw, its reply turn, the turns before it,

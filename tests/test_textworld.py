@@ -175,6 +175,13 @@ def test_prompt_messages_window_and_reply_format():
     assert plain.messages_for(turns)[-1]["content"] == "taken"
     assert len(plain.messages_for(turns)) == 6
     assert parse_action(fmt.reply("take key", "grab it")) == ("grab it", "take key")
+    # Without past thoughts an earlier reply shows its command alone; a reply with no command stays whole.
+    hidden = PromptFormat(history=2, thoughts=True, past_thoughts=False)
+    turns[2] = Turn("assistant", "Thought: wait, wrong way", thought="wait, wrong way")
+    turns[4] = Turn("assistant", fmt.reply("take key", "grab it"), thought="grab it", action="take key")
+    assert [m["content"] for m in hidden.messages_for(turns)[2:5:2]] == ["Thought: wait, wrong way", "Action: take key"]
+    assert fmt.messages_for(turns)[2]["content"] == "Thought: grab it\nAction: take key"
+    assert hidden.reply("take key", "grab it") == fmt.reply("take key", "grab it")  # the reply keeps its thought
     with pytest.raises(ValueError, match="history=-1"):
         PromptFormat(history=-1)
 
