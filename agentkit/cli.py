@@ -300,13 +300,29 @@ def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
             os.environ.setdefault(key, value)
 
 
-_IN_ORDER_HELP = "of the thoughts the env offers, only the agent's last one and the next (a plan followed in order)"
+def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """The prompt format's options, the same for every command that plays an env."""
+    parser.add_argument("--history", type=int, default=4, help="past steps kept in the prompt")
+    parser.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
+    parser.add_argument(
+        "--thoughts-in-order",
+        action="store_true",
+        help="of the thoughts the env offers, only the agent's last one and the next (a plan followed in order)",
+    )
+    parser.add_argument(
+        "--hide-past-thoughts", action="store_true", help="earlier replies in the prompt show their command alone"
+    )
 
 
 def _prompt_format(args: argparse.Namespace) -> PromptFormat:
     from agentkit.prompts import PromptFormat
 
-    return PromptFormat(history=args.history, thoughts=args.thoughts, thoughts_in_order=args.thoughts_in_order)
+    return PromptFormat(
+        history=args.history,
+        thoughts=args.thoughts,
+        thoughts_in_order=args.thoughts_in_order,
+        past_thoughts=not args.hide_past_thoughts,
+    )
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
@@ -409,9 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--seed", type=int, help="generate a fresh task set from this seed (TextWorld)")
     collect.add_argument("--num-envs", type=int, default=4, help="episodes played at once")
     collect.add_argument("--step-timeout", type=float, default=60.0, help="seconds an env call may take")
-    collect.add_argument("--history", type=int, default=4, help="past steps kept in the prompt")
-    collect.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
-    collect.add_argument("--thoughts-in-order", action="store_true", help=_IN_ORDER_HELP)
+    _add_prompt_arguments(collect)
     collect.add_argument("--temperature", type=float, default=0.0)
     collect.add_argument("--max-tokens", type=int, default=48)
     _add_model_arguments(collect)
@@ -441,9 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--episodes", type=int, help="episodes per agent (default: one per task)")
     agent_eval.add_argument("--num-envs", type=int, default=8)
     agent_eval.add_argument("--step-timeout", type=float, default=60.0)
-    agent_eval.add_argument("--history", type=int, default=4)
-    agent_eval.add_argument("--thoughts", action="store_true")
-    agent_eval.add_argument("--thoughts-in-order", action="store_true", help=_IN_ORDER_HELP)
+    _add_prompt_arguments(agent_eval)
     agent_eval.add_argument("--max-tokens", type=int, default=48)
     agent_eval.add_argument(
         "--action-space",

@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from agentkit import __version__
-from agentkit.cli import main
+from agentkit.cli import _prompt_format, build_parser, main
+from agentkit.prompts import PromptFormat
 
 
 def test_console_script_version():
@@ -85,6 +86,15 @@ def test_collect_writes_expert_and_random_episodes(textworld_cache, tmp_path, ca
     episodes, _ = read_episodes(out)
     assert [e.meta["agent"] for e in episodes] == ["expert"] * 3 + ["random"] * 3
     assert sorted(e.task_id for e in episodes[:3]) == sorted(e.task_id for e in episodes[3:])
+
+
+def test_collect_and_eval_agent_read_the_same_prompt_options():
+    options = ["--history", "1", "--thoughts", "--thoughts-in-order", "--hide-past-thoughts"]
+    collect = build_parser().parse_args(["collect", "--env", "textworld", "--out", "x.jsonl", *options])
+    agent = build_parser().parse_args(["eval", "agent", "--env", "textworld", *options])
+    expected = PromptFormat(history=1, thoughts=True, thoughts_in_order=True, past_thoughts=False)
+    assert _prompt_format(collect) == _prompt_format(agent) == expected
+    assert _prompt_format(build_parser().parse_args(["eval", "agent", "--env", "textworld"])) == PromptFormat(history=4)
 
 
 def test_collect_seed_draws_a_fresh_game_set(textworld_cache, tmp_path, capsys):
