@@ -181,6 +181,7 @@ def test_thought_cloning_trains_on_weighted_thoughts_and_evaluates_the_hard_spli
     assert (out / "eval_hard_tc.jsonl").is_file() and "## Held-out: hard" in (out / "report.md").read_text()
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["thought_weight"] == 2.0 and saved["prompt"]["thoughts"] is True
+    assert saved["prompt"]["past_thoughts"] is False  # the prompt shows past commands alone, as BC's does
 
 
 @pytest.mark.slow
