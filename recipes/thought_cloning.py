@@ -6,7 +6,9 @@ commands left; entity deduction: how many candidates fit and how the question sp
 teacher model's trajectories given as `demos`. The loss is action NLL + `thought_weight` x thought NLL (the
 paper: 2), so thought and action tokens carry separate weights. At inference the agent writes the thought,
 or chooses it among those the env offers (the objective's sentences; in order with
-`prompt.thoughts_in_order`), then the action; the thought is kept in the trajectory.
+`prompt.thoughts_in_order`), then the action; the thought is kept in the trajectory. With
+`prompt.past_thoughts: false` the prompt shows earlier replies as their commands alone, BC's very prompt, so
+the model finds its place from what it did and saw rather than by copying its last thought.
 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/thought_cloning.py \\
         --config recipes/configs/thought_cloning_textworld.yaml [key=value ...]
