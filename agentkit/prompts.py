@@ -91,9 +91,12 @@ class PromptFormat:
         window = [first, *rest[len(rest) - 2 * kept :]] if kept else [first]
         messages = [{"role": "system", "content": self.system_prompt()}]
         for index, turn in enumerate(window):
+            if turn.role != "user":
+                messages.append({"role": turn.role, "content": self._past_reply(turn)})
+                continue
             latest = index == len(window) - 1
-            text = self.observation(turn.text, turn.info.get("admissible_actions") if latest else None)
-            messages.append({"role": turn.role, "content": text if turn.role == "user" else self._past_reply(turn)})
+            admissible = turn.info.get("admissible_actions") if latest else None
+            messages.append({"role": "user", "content": self.observation(turn.text, admissible)})
         return messages
 
     def _past_reply(self, turn: Turn) -> str:
