@@ -132,6 +132,25 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
     assert per_token == pytest.approx([score / len(a) for score, a in zip(scores, answers, strict=True)], abs=1e-5)
 
 
+def test_hf_prefix_cache_scores_like_a_fresh_pass_and_computes_only_the_new_tokens(always_north):
+    from agentkit.rollout.hf_backend import HFBackend
+
+    cached, fresh = HFBackend(always_north), HFBackend(always_north, prefix_cache=0)
+    computed = []
+    cached.model.register_forward_pre_hook(
+        lambda _m, args, kwargs: computed.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    system = {"role": "system", "content": "You play a text game. " * 20}  # the shared start dominates
+    episode = [system, {"role": "user", "content": "room 1"}]
+    replies = ["Action: go north", "Action: look"]
+    for step in range(3):  # each prompt extends the last, as an episode's prompts do with a full history
+        assert cached.score([episode], [replies])[0] == pytest.approx(fresh.score([episode], [replies])[0], abs=1e-4)
+        reply, seen = {"role": "assistant", "content": "Action: go north"}, {"role": "user", "content": f"room {step}"}
+        episode = [*episode, reply, seen]
+    prompt_passes = [shape[1] for shape in computed if shape[0] == 1]
+    assert prompt_passes[1] < prompt_passes[0] / 2 and prompt_passes[2] < prompt_passes[0] / 2
+
+
 def test_admissible_action_space_only_names_listed_commands(always_north):
     from agentkit.eval.agent import expert_agreement
     from agentkit.prompts import PromptFormat, parse_action

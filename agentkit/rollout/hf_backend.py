@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 
@@ -18,6 +19,8 @@ class HFBackend(Backend):
     batch_size: prompts per `generate` call, replies per scoring pass (memory bound).
     dtype: the weights' dtype (float32 on CPU: bf16 is several times slower there).
     threads: torch's intra-op threads for this process (tiny models on a loaded CPU run far faster on one).
+    prefix_cache: how many recent prompts' KV caches scoring keeps; a prompt that starts like one of them
+        (the same system prompt and objective, an episode's earlier turns) computes only its new tokens.
     """
 
     name = "hf"
@@ -29,6 +32,7 @@ class HFBackend(Backend):
         batch_size: int = 32,
         dtype: str = "float32",
         threads: int | None = None,
+        prefix_cache: int = 16,
     ):
         from transformers import AutoModelForCausalLM
 
@@ -38,6 +42,8 @@ class HFBackend(Backend):
             torch.set_num_threads(threads)
         self.tokenizer = load_tokenizer(model)
         self.batch_size = batch_size
+        self.prefix_cache = prefix_cache
+        self._prefixes: list[tuple[list[int], Any]] = []  # (prompt ids, their KV cache), newest last
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).eval()
         if adapter is not None:
             self.load_adapter(adapter)
@@ -48,6 +54,7 @@ class HFBackend(Backend):
         from safetensors.torch import load_file
 
         ref = adapter_ref(path)
+        self._prefixes.clear()  # caches computed under other weights
         base = self.model.unload() if self.adapter is not None else self.model
         self.model = PeftModel.from_pretrained(base, ref.path).eval()
         on_disk = tensors_digest(load_file(f"{ref.path}/adapter_model.safetensors"))
@@ -110,8 +117,33 @@ class HFBackend(Backend):
             scores.append([(t, len(a)) for t, a in zip(totals, answers, strict=True)])
         return scores
 
+    def _prompt_forward(self, prompt: list[int]):
+        """The model's output on `prompt` (last position's logits, KV cache of the whole prompt), reusing the
+        cache of the stored prompt that shares the longest start with it: on CPU the prompt dominates the
+        cost of scoring, and an episode's prompts repeat the system prompt, the objective and (with a full
+        history) every earlier turn."""
+        best, reuse = 0, None
+        for ids, cache in self._prefixes:
+            shared = 0
+            for a, b in zip(ids, prompt[:-1], strict=False):  # the last token is always computed, for its logits
+                if a != b:
+                    break
+                shared += 1
+            if shared > best:
+                best, reuse = shared, cache
+        if reuse is not None:
+            reuse = copy.deepcopy(reuse)
+            reuse.crop(best)
+        out = self.model(
+            input_ids=torch.tensor([prompt[best:]]), past_key_values=reuse, use_cache=True, logits_to_keep=1
+        )
+        if self.prefix_cache > 0:
+            self._prefixes = [entry for entry in self._prefixes if entry[0] != prompt][-(self.prefix_cache - 1) :]
+            self._prefixes.append((prompt, out.past_key_values))  # scoring copies it, never extends it
+        return out
+
     def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:
-        out = self.model(input_ids=torch.tensor([prompt]), use_cache=True)
+        out = self._prompt_forward(prompt)
         first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
         totals = [first[answer[0]].item() for answer in answers]
         for start in range(0, len(answers), self.batch_size):  # `batch_size` replies per pass bound memory
