@@ -80,14 +80,15 @@ class AgentRecipeConfig(Protocol):
 
 
 def start_model(config: AgentRecipeConfig) -> str:
-    """The model to start from. `preset:NAME` (random init) and `demo` (the demo base, pretrained on random
-    play in the env's training tasks) are built once in the cache: same inputs, same model. Anything else
-    is a local path or hub name, returned as is."""
-    model, env = config.model, config.env
-    if model == "demo":
-        from agentkit.demo_base import build_demo_base
+    """The model to start from (`agentkit.training.run.start_model`); the warm start is `demo`, the demo
+    base pretrained on random play in the env's training tasks."""
+    from agentkit.demo_base import build_demo_base
+    from agentkit.training.run import start_model as resolve
 
-        folder = build_demo_base(
+    env = config.env
+
+    def build() -> Path:
+        return build_demo_base(
             env.factory(env.train_kwargs),
             env.train_tasks(config.seed),
             config.prompt,
@@ -97,16 +98,8 @@ def start_model(config: AgentRecipeConfig) -> str:
             seed=config.seed,
             num_envs=config.eval.num_envs,
         )
-        return str(folder)
-    if not model.startswith("preset:"):
-        return model
-    from agentkit.models import make_tiny_model
 
-    preset = model.split(":", 1)[1]
-    folder = Path(config.cache_dir) / "models" / f"{preset}-seed{config.seed}"
-    if not (folder / "config.json").is_file():
-        make_tiny_model(folder, preset=preset, seed=config.seed)
-    return str(folder)
+    return resolve(config.model, warm_start_name="demo", build=build, cache_dir=config.cache_dir, seed=config.seed)
 
 
 def collect_expert_demos(config: AgentRecipeConfig, path: Path) -> Path:

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.envs import make
-from agentkit.mcts import Node, Replayer, Search, SearchSettings, Transition, Tree, build_trees, uct_score
-from agentkit.prompts import PromptFormat
-from agentkit.revision import (
+from agentkit.methods.agent_r.revision import (
     Pair,
     TreePath,
     good_paths,
@@ -29,13 +27,24 @@ from agentkit.revision import (
     splice,
     value_drop_step,
 )
+from agentkit.methods.agent_r.search import (
+    Node,
+    Replayer,
+    Search,
+    SearchSettings,
+    Transition,
+    Tree,
+    build_trees,
+    uct_score,
+)
+from agentkit.methods.agent_r.tree_records import tree_from_dict
+from agentkit.prompts import PromptFormat
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.engine import INVALID_REPLY, Task, no_command_answer
 from agentkit.rollout.sampling import Completion
 from agentkit.trajectory import episode_from_dict
-from agentkit.view.trees import tree_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_KWARGS = {"split": "train", "depth": 1, "max_steps": 6}
 TASK = Task("acacia_wood", 0)  # expert: get 4 acacia log, craft 3 acacia wood using 4 acacia log
 WIN = ["get 4 acacia log", "craft 3 acacia wood using 4 acacia log"]
@@ -460,10 +469,9 @@ def test_bad_config_is_one_clear_line(tmp_path):
 
 def test_config_takes_the_demo_base_like_bc():
     from agentkit.config import parse_recipe_args
-    from tests.recipe_modules import load_recipe
+    from agentkit.methods.agent_r.config import AgentRConfig
 
-    recipe = load_recipe("agent_r")
-    config = parse_recipe_args(recipe.AgentRConfig, [
+    config = parse_recipe_args(AgentRConfig, [
         "--config", str(ROOT / "recipes" / "configs" / "agent_r_textworld.yaml"), "model=demo", "demo_base.steps=7"])
     assert config.model == "demo" and config.demo_base.steps == 7
     assert config.env.train_kwargs["split"] == "train"
