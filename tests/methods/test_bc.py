@@ -199,3 +199,11 @@ def test_demo_noise_is_a_probability_below_one():
     assert (config.demo_noise, config.demos_per_task) == (0.3, 3)
     with pytest.raises(ConfigError, match=r"demo_noise=1.0 must be in \[0, 1\)"):
         parse_recipe_args(BCConfig, ["--config", str(CONFIG), "demo_noise=1.0"])
+
+
+def test_thought_cloning_checks_behavior_clonings_fields_at_config_load():
+    result = run_recipe(["demo_noise=1.5"], timeout=120, recipe=TC_RECIPE, config=TC_CONFIG)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "thought_cloning: error: ThoughtCloningConfig: demo_noise=1.5 must be in [0, 1)"
+    ]
