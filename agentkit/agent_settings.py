@@ -80,8 +80,8 @@ class AgentRecipeConfig(Protocol):
 
 
 def start_model(config: AgentRecipeConfig) -> str:
-    """The model to start from (`agentkit.training.run.start_model`); the warm start is `demo`, the demo
-    base pretrained on random play in the env's training tasks."""
+    """The model to start from (`agentkit.training.run.start_model`); the warm start is the demo base,
+    pretrained on random play in the env's training tasks."""
     from agentkit.demo_base import build_demo_base
     from agentkit.training.run import start_model as resolve
 
@@ -99,7 +99,7 @@ def start_model(config: AgentRecipeConfig) -> str:
             num_envs=config.eval.num_envs,
         )
 
-    return resolve(config.model, warm_start_name="demo", build=build, cache_dir=config.cache_dir, seed=config.seed)
+    return resolve(config, build)
 
 
 def collect_expert_demos(config: AgentRecipeConfig, path: Path) -> Path:

@@ -50,8 +50,7 @@ def main(argv: list[str]) -> None:
             handbook = build_handbook(config, teacher, run_dir)  # solve -> reflect -> extract behaviors
             conditioner = Conditioner(config, handbook)  # retrieves behaviors for a question's prompt
             make_traces(config, teacher, conditioner, run_dir)  # teacher traces with behaviors in context
-        student = start_model(config.model, warm_start_name="warm_start", build=lambda: build_warm_start(config),
-                              cache_dir=config.cache_dir, seed=config.seed)  # fmt: skip
+        student = start_model(config, lambda: build_warm_start(config))
     # SFT on plain question -> trace: the behaviors the teacher saw are not in the student's prompt.
     training = train(config, student, run_dir / "traces.jsonl", run_dir, cpu)
     if not finish_training(state):

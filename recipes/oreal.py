@@ -45,8 +45,7 @@ def main(argv: list[str]) -> None:
     cpu = not torch.accelerator.is_available()
     accelerator = Accelerator(cpu=cpu, log_with=config.report_to or None, project_dir=f"{config.output_dir}/tb")
     with open_run(config, accelerator, may_change=EXTENDABLE) as run_dir:  # rank 0 builds the warm start first
-        pi_0 = start_model(config.model, warm_start_name="warmup", build=lambda: build_warm_start(config),
-                           cache_dir=config.cache_dir, seed=config.seed)  # fmt: skip
+        pi_0 = start_model(config, lambda: build_warm_start(config))
     accelerator.init_trackers("oreal")
     # Per step: K samples per prompt, verified; mixed groups only; BC(+) + eta PG(-) + beta KL, token RM weights.
     history = train(config, accelerator, pi_0, run_dir)

@@ -46,8 +46,7 @@ def main(argv: list[str]) -> None:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     with open_run(config, state) as run_dir:  # rank 0 builds the warm start; the others then read it
-        pi_0 = start_model(config.model, warm_start_name="warmup", build=lambda: build_warm_start(config),
-                           cache_dir=config.cache_dir, seed=config.seed)  # fmt: skip
+        pi_0 = start_model(config, lambda: build_warm_start(config))
     # GRPO on mixed batches: verifiable (verifier), ranking (gold order), open-ended (the policy as referee).
     trainer, referee, training = train(config, pi_0, run_dir, cpu)
     if not finish_training(state):

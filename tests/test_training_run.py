@@ -52,6 +52,13 @@ def test_a_rerun_with_a_changed_config_refuses_in_one_line_before_any_work(recip
 
 
 @dataclass
+class Start:
+    model: str
+    cache_dir: str
+    seed: int
+
+
+@dataclass
 class Run:
     output_dir: str
     resume: bool = True
@@ -97,7 +104,7 @@ def test_config_changes_name_nested_keys_and_keys_one_side_lacks():
     assert config_changes(saved, current) == ["env.kwargs.split: unset -> \"test\"", "train.epochs: 5 -> 3"]
 
 
-def test_start_model_builds_the_warm_start_only_when_named(tmp_path):
+def test_every_recipe_names_its_warm_start_warm_start(tmp_path):
     built = []
 
     def build() -> str:
@@ -105,10 +112,11 @@ def test_start_model_builds_the_warm_start_only_when_named(tmp_path):
         return str(tmp_path / "warm")
 
     def resolve(model: str, seed: int = 0) -> str:
-        return start_model(model, warm_start_name="warm", build=build, cache_dir=tmp_path, seed=seed)
+        return start_model(Start(model, str(tmp_path), seed), build)
 
-    assert resolve("warm") == str(tmp_path / "warm")
+    assert resolve("warm_start") == str(tmp_path / "warm")
+    assert resolve("demo") == resolve("warmup") == str(tmp_path / "warm")  # what older configs call it
     assert resolve("some/folder") == "some/folder"
-    assert built == [True]
+    assert built == [True, True, True]
     tiny = resolve("preset:tiny", seed=3)
     assert tiny == str(tmp_path / "models" / "tiny-seed3") and (Path(tiny) / "config.json").is_file()

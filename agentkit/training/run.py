@@ -22,6 +22,8 @@ import yaml
 from agentkit.config import ConfigError, config_to_dict, save_config
 
 CONFIG_FILE = "config.yaml"
+WARM_START = "warm_start"  # `model: warm_start` starts from the recipe's own warm start
+OLD_WARM_START_NAMES = frozenset({"demo", "warmup"})  # what configs written before called it
 # Leaf keys that never change what a run computes: the resume switch itself, thread counts, skipping eval.
 RUNTIME_KEYS = frozenset({"resume", "threads", "skip_eval"})
 
@@ -31,6 +33,14 @@ class RunConfig(Protocol):
 
     output_dir: str
     resume: bool
+
+
+class StartConfig(Protocol):
+    """What `start_model` reads of a recipe's config."""
+
+    model: str
+    cache_dir: str
+    seed: int
 
 
 def config_changes(saved: Any, current: Any, may_change: Iterable[str] = (), prefix: str = "") -> list[str]:
@@ -93,15 +103,14 @@ def open_run(config: RunConfig, state: Any = None, may_change: Iterable[str] = (
         yield run_dir
 
 
-def start_model(
-    model: str, *, warm_start_name: str, build: Callable[[], str | Path], cache_dir: str | Path, seed: int
-) -> str:
-    """The model a recipe starts from, one rule for every recipe.
+def start_model(config: StartConfig, build: Callable[[], str | Path]) -> str:
+    """The model a recipe starts from (`config.model`), one rule for every recipe.
 
-    `warm_start_name` (each recipe's name for its warm start, e.g. `demo`): `build()` makes it once, cached
-    by content; `preset:NAME`: a random-init tiny model built once in `cache_dir`; anything else is a local
-    folder or hub name, returned as is."""
-    if model == warm_start_name:
+    `warm_start`: the recipe's warm start, made by `build()` once and cached by content (older configs
+    call it `demo` or `warmup`); `preset:NAME`: a random-init tiny model built once in `config.cache_dir`;
+    anything else is a local folder or hub name, returned as is."""
+    model, cache_dir, seed = config.model, config.cache_dir, config.seed
+    if model == WARM_START or model in OLD_WARM_START_NAMES:
         return str(build())
     if not model.startswith("preset:"):
         return model

@@ -67,7 +67,7 @@ class AgentRConfig:
     # revision and good trajectories, so a round adds to what the start policy knew instead of replacing it.
     replay_demos: str | None = None
     env: EnvSettings = field(default_factory=EnvSettings)
-    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `demo`
+    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `warm_start`
     prompt: PromptFormat = field(default_factory=PromptFormat)
     lora: LoraSettings = field(default_factory=LoraSettings)
     bc_train: TrainSettings = field(default_factory=TrainSettings)

@@ -13,9 +13,9 @@ from agentkit.training.sft import LoraSettings, TrainSettings
 
 @dataclass
 class BCConfig:
-    # A local path or hub name; `preset:tiny|small` (random init, built locally); `demo` (the demo base:
-    # pretrained on random play in this env, built locally with `demo_base`, cached by content).
-    model: str = "demo"
+    # A local path or hub name; `preset:tiny|small` (random init, built locally); `warm_start` (the demo
+    # base: pretrained on random play in this env, built locally with `demo_base`, cached by content).
+    model: str = "warm_start"
     output_dir: str = "runs/bc"
     resume: bool = True  # false: remove an existing run in output_dir and start over
     cache_dir: str = ".cache/agentkit"

@@ -23,7 +23,7 @@ class DataSettings:
 
 @dataclass
 class WarmupSettings(WarmStartSettings):
-    """The SFT warm start built when `model: warmup` (cached by content, so ablations share it)."""
+    """The SFT warm start built when `model: warm_start` (cached by content, so ablations share it)."""
 
     levels: list[int] = field(default_factory=lambda: [1, 2, 3])
     per_level: int = 2000
@@ -112,7 +112,7 @@ class EvalSettings:
 
 @dataclass
 class OrealConfig:
-    model: str = "warmup"  # `warmup` (SFT warm start), preset:tiny / preset:small, or a local model folder
+    model: str = "warm_start"  # the SFT warm start (`warmup:`), preset:tiny / preset:small, or a model folder
     output_dir: str = "runs/oreal"
     resume: bool = True  # false: remove an existing run in output_dir and start over
     cache_dir: str = ".cache/agentkit"

@@ -107,7 +107,7 @@ class EvalSettings:
 
 @dataclass
 class URPOConfig:
-    model: str = "warmup"  # "warmup" builds the shared warm start; else a model folder that knows the formats
+    model: str = "warm_start"  # the shared warm start (`warmup:`); else a model folder that knows the formats
     output_dir: str = "runs/urpo"
     resume: bool = True  # false: remove an existing run in output_dir and start over
     cache_dir: str = ".cache/agentkit"
