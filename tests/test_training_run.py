@@ -16,7 +16,7 @@ from agentkit.methods.behavior_handbook.config import BehaviorSFTConfig
 from agentkit.methods.oreal.config import OrealConfig
 from agentkit.methods.thought_cloning.config import ThoughtCloningConfig
 from agentkit.methods.urpo.config import URPOConfig
-from agentkit.training.run import check_resume, config_changes, open_run, start_model
+from agentkit.training.run import RecipeConfig, check_resume, config_changes, open_run, start_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
@@ -52,48 +52,38 @@ def test_a_rerun_with_a_changed_config_refuses_in_one_line_before_any_work(recip
 
 
 @dataclass
-class Start:
-    model: str
-    cache_dir: str
-    seed: int
-
-
-@dataclass
-class Run:
-    output_dir: str
-    resume: bool = True
-    seed: int = 0
+class Run(RecipeConfig):
     steps: int = 10
     threads: int | None = None
     skip_eval: bool = False
 
 
 def test_an_unchanged_config_resumes_and_runtime_keys_may_change(tmp_path):
-    with open_run(Run(str(tmp_path))):
+    with open_run(Run(output_dir=str(tmp_path))):
         (tmp_path / "checkpoint").write_text("step 5")
-    check_resume(Run(str(tmp_path)))
-    check_resume(Run(str(tmp_path), threads=1, skip_eval=True))
-    check_resume(Run(str(tmp_path), steps=20), may_change=["steps"])  # a key the recipe lets a run extend
+    check_resume(Run(output_dir=str(tmp_path)))
+    check_resume(Run(output_dir=str(tmp_path), threads=1, skip_eval=True))
+    check_resume(Run(output_dir=str(tmp_path), steps=20), may_change=["steps"])  # a key the recipe lets a run extend
     with pytest.raises(ConfigError, match=r"\(seed: 0 -> 3, steps: 10 -> 20\)"):
-        check_resume(Run(str(tmp_path), seed=3, steps=20))
-    with open_run(Run(str(tmp_path))):
+        check_resume(Run(output_dir=str(tmp_path), seed=3, steps=20))
+    with open_run(Run(output_dir=str(tmp_path))):
         pass
     assert (tmp_path / "checkpoint").read_text() == "step 5"  # resumed, nothing removed
 
 
 def test_resume_false_starts_over_without_the_old_runs_outputs(tmp_path):
     out = tmp_path / "run"
-    with open_run(Run(str(out))):
+    with open_run(Run(output_dir=str(out))):
         (out / "checkpoints" / "step-5").mkdir(parents=True)
-    with open_run(Run(str(out), resume=False, seed=2)) as run_dir:
+    with open_run(Run(output_dir=str(out), resume=False, seed=2)) as run_dir:
         assert run_dir == out and [p.name for p in out.iterdir()] == ["config.yaml"]
     assert "seed: 2" in (out / "config.yaml").read_text()
-    check_resume(Run(str(out), seed=2))  # the new run is the one a re-run resumes
+    check_resume(Run(output_dir=str(out), seed=2))  # the new run is the one a re-run resumes
 
 
 def test_resume_false_keeps_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with open_run(Run(str(tmp_path), resume=False)):
+    with open_run(Run(output_dir=str(tmp_path), resume=False)):
         pass
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -112,7 +102,7 @@ def test_every_recipe_names_its_warm_start_warm_start(tmp_path):
         return str(tmp_path / "warm")
 
     def resolve(model: str, seed: int = 0) -> str:
-        return start_model(Start(model, str(tmp_path), seed), build)
+        return start_model(RecipeConfig(model, cache_dir=str(tmp_path), seed=seed), build)
 
     assert resolve("warm_start") == str(tmp_path / "warm")
     assert resolve("demo") == resolve("warmup") == str(tmp_path / "warm")  # what older configs call it

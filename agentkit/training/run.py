@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
@@ -28,19 +28,15 @@ OLD_WARM_START_NAMES = frozenset({"demo", "warmup"})  # what configs written bef
 RUNTIME_KEYS = frozenset({"resume", "threads", "skip_eval"})
 
 
-class RunConfig(Protocol):
-    """What the run scaffold reads of a recipe's config."""
+@dataclass
+class RecipeConfig:
+    """The fields every recipe's config starts with; each recipe sets its own `model` and `output_dir`."""
 
-    output_dir: str
-    resume: bool
-
-
-class StartConfig(Protocol):
-    """What `start_model` reads of a recipe's config."""
-
-    model: str
-    cache_dir: str
-    seed: int
+    model: str = WARM_START  # `warm_start`, `preset:NAME` or a model folder (see `start_model`)
+    output_dir: str = "runs/run"
+    resume: bool = True  # false: remove an existing run in output_dir and start over
+    cache_dir: str = ".cache/agentkit"
+    seed: int = 0
 
 
 def config_changes(saved: Any, current: Any, may_change: Iterable[str] = (), prefix: str = "") -> list[str]:
@@ -63,7 +59,7 @@ def _shown(value: Any) -> str:
     return "unset" if value is None else json.dumps(value) if isinstance(value, str) else str(value)
 
 
-def check_resume(config: RunConfig, may_change: Iterable[str] = ()) -> None:
+def check_resume(config: RecipeConfig, may_change: Iterable[str] = ()) -> None:
     """Refuse to resume a run folder under another config than the one it started with.
 
     `may_change` names the dotted keys a resumed run may raise (e.g. a step count that only extends the
@@ -84,7 +80,7 @@ def check_resume(config: RunConfig, may_change: Iterable[str] = ()) -> None:
 
 
 @contextmanager
-def open_run(config: RunConfig, state: Any = None, may_change: Iterable[str] = ()) -> Iterator[Path]:
+def open_run(config: RecipeConfig, state: Any = None, may_change: Iterable[str] = ()) -> Iterator[Path]:
     """The run folder, checked, created and holding this config; the body runs on the main process first.
 
     `state` is an accelerate `PartialState` or `Accelerator` (None: one process). With `resume=false` an
@@ -103,7 +99,7 @@ def open_run(config: RunConfig, state: Any = None, may_change: Iterable[str] = (
         yield run_dir
 
 
-def start_model(config: StartConfig, build: Callable[[], str | Path]) -> str:
+def start_model(config: RecipeConfig, build: Callable[[], str | Path]) -> str:
     """The model a recipe starts from (`config.model`), one rule for every recipe.
 
     `warm_start`: the recipe's warm start, made by `build()` once and cached by content (older configs

@@ -12,6 +12,7 @@ from agentkit.methods.agent_r.revision import REVISION_THOUGHTS
 from agentkit.methods.agent_r.search import SearchSettings
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
+from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
@@ -51,12 +52,9 @@ class RevisionConfig:
 
 
 @dataclass
-class AgentRConfig:
+class AgentRConfig(RecipeConfig):
     model: str = "preset:tiny"
     output_dir: str = "runs/agent_r"
-    resume: bool = True  # false: remove an existing run in output_dir and start over
-    cache_dir: str = ".cache/agentkit"
-    seed: int = 0
     rounds: int = 3
     # The round-0 policy (an adapter folder, or a model folder with lora.full_finetune); else round 0
     # trains it by behaviour cloning on expert demos.

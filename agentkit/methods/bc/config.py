@@ -8,23 +8,21 @@ from agentkit.agent_settings import EnvSettings, EvalSettings
 from agentkit.demo_base import DemoBaseSettings
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
+from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings, TrainSettings
 
 
 @dataclass
-class BCConfig:
+class BCConfig(RecipeConfig):
     # A local path or hub name; `preset:tiny|small` (random init, built locally); `warm_start` (the demo
     # base: pretrained on random play in this env, built locally with `demo_base`, cached by content).
     model: str = "warm_start"
     output_dir: str = "runs/bc"
-    resume: bool = True  # false: remove an existing run in output_dir and start over
-    cache_dir: str = ".cache/agentkit"
     demos: str | None = None  # an existing trajectory file; else expert demos are collected
     demos_per_task: int = 1
     # Share of expert demo steps replaced by a random other command, not trained on (DART): the expert's
     # next decisions then label states off its own path. With it, demos_per_task > 1 adds different episodes.
     demo_noise: float = 0.0
-    seed: int = 0
     env: EnvSettings = field(default_factory=EnvSettings)
     demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)
     prompt: PromptFormat = field(default_factory=PromptFormat)

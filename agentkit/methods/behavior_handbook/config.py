@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings, TrainSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -62,13 +63,10 @@ class EvalSettings:
 
 
 @dataclass
-class BehaviorSFTConfig:
+class BehaviorSFTConfig(RecipeConfig):
     model: str = "warm_start"  # `warm_start` (see warm_start:) or a local model folder
     output_dir: str = "runs/behavior_sft"
-    resume: bool = True  # false: remove an existing run in output_dir and start over
-    cache_dir: str = ".cache/agentkit"
     conditioning: Literal["behaviors", "none"] = "behaviors"
-    seed: int = 0
     threads: int | None = None  # torch's threads for this process (tiny models on a shared CPU run faster on 1)
     data: DataSettings = field(default_factory=DataSettings)
     warm_start: StudentWarmStart = field(default_factory=StudentWarmStart)

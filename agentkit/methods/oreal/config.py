@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -111,12 +112,9 @@ class EvalSettings:
 
 
 @dataclass
-class OrealConfig:
+class OrealConfig(RecipeConfig):
     model: str = "warm_start"  # the SFT warm start (`warmup:`), preset:tiny / preset:small, or a model folder
     output_dir: str = "runs/oreal"
-    resume: bool = True  # false: remove an existing run in output_dir and start over
-    cache_dir: str = ".cache/agentkit"
-    seed: int = 0
     data: DataSettings = field(default_factory=DataSettings)
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -106,12 +107,9 @@ class EvalSettings:
 
 
 @dataclass
-class URPOConfig:
+class URPOConfig(RecipeConfig):
     model: str = "warm_start"  # the shared warm start (`warmup:`); else a model folder that knows the formats
     output_dir: str = "runs/urpo"
-    resume: bool = True  # false: remove an existing run in output_dir and start over
-    cache_dir: str = ".cache/agentkit"
-    seed: int = 0
     threads: int | None = None  # torch's intra-op threads for the whole run (one is faster on a busy CPU)
     data: DataSettings = field(default_factory=DataSettings)
     mix: MixSettings = field(default_factory=MixSettings)
