@@ -71,6 +71,13 @@ def test_an_unchanged_config_resumes_and_runtime_keys_may_change(tmp_path):
     assert (tmp_path / "checkpoint").read_text() == "step 5"  # resumed, nothing removed
 
 
+def test_a_key_added_after_the_run_started_counts_as_its_default(tmp_path):
+    (tmp_path / "config.yaml").write_text(f"output_dir: {tmp_path}\nseed: 0\n")  # written before `steps` existed
+    check_resume(Run(output_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"\(steps: 10 -> 11\)"):
+        check_resume(Run(output_dir=str(tmp_path), steps=11))
+
+
 def test_resume_false_starts_over_without_the_old_runs_outputs(tmp_path):
     out = tmp_path / "run"
     with open_run(Run(output_dir=str(out))):

@@ -9,6 +9,7 @@ changed keys, before any model is built; `resume=false` removes the old run and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,12 +72,28 @@ def check_resume(config: RecipeConfig, may_change: Iterable[str] = ()) -> None:
         saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{saved_path}: not valid YAML ({exc}); pass resume=false or a new output_dir") from exc
-    changes = config_changes(saved, config_to_dict(config), may_change)
+    # A key the saved config lacks came after the run started; the run had what is now its default.
+    changes = config_changes(_with_defaults(saved, type(config)()), config_to_dict(config), may_change)
     if changes:
         raise ConfigError(
             f"{config.output_dir}: config changed since this run started ({', '.join(changes)}); "
             "pass resume=false or a new output_dir"
         )
+
+
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    """`saved` with the config fields it lacks taken from the dataclass `defaults`, section by section
+    (free-form mappings such as env kwargs are taken as saved)."""
+    if not isinstance(saved, dict) or not dataclasses.is_dataclass(defaults):
+        return saved
+    filled = dict(saved)
+    for spec in dataclasses.fields(defaults):
+        value = getattr(defaults, spec.name)
+        if spec.name not in saved:
+            filled[spec.name] = config_to_dict(value) if dataclasses.is_dataclass(value) else value
+        else:
+            filled[spec.name] = _with_defaults(saved[spec.name], value)
+    return filled
 
 
 @contextmanager

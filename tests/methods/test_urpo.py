@@ -418,3 +418,16 @@ def test_a_run_folder_resumes_only_under_its_own_config(tmp_path):
     longer = load_config(URPOConfig, CONFIG, [f"output_dir={tmp_path}", "grpo.steps=100"])
     with pytest.raises(ConfigError, match="grpo.steps: 200 -> 100"):
         check_resume(longer)
+
+
+def test_grpo_trl_options_reach_trls_config_and_bad_ones_fail_at_load(tmp_path):
+    from agentkit.config import ConfigError, load_config
+    from agentkit.methods.urpo.training import grpo_args
+
+    config = load_config(URPOConfig, CONFIG, ["grpo.trl.epsilon=0.3"])
+    args = grpo_args(config, tmp_path, cpu=True)
+    assert args.epsilon == 0.3 and args.num_generations == config.grpo.num_generations
+    with pytest.raises(ConfigError, match="grpo.trl.bogus is not an option of TRL's GRPOConfig"):
+        load_config(URPOConfig, CONFIG, ["grpo.trl.bogus=1"])
+    with pytest.raises(ConfigError, match="grpo.trl.beta: agentkit sets it from its own settings"):
+        load_config(URPOConfig, CONFIG, ["grpo.trl.beta=0.1"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from agentkit.training.run import RecipeConfig
 from agentkit.training.sft import LoraSettings
@@ -92,6 +92,8 @@ class GRPOSettings:
     logging_steps: int = 5
     save_steps: int = 20
     report_to: list[str] = field(default_factory=list)  # e.g. [tensorboard]: offline events under checkpoints/runs
+    # Any other option of TRL's GRPOConfig, under TRL's own name (e.g. epsilon: 0.3).
+    trl: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.num_generations < 2:
@@ -119,3 +121,12 @@ class URPOConfig(RecipeConfig):
     grpo: GRPOSettings = field(default_factory=GRPOSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     skip_eval: bool = False
+
+    def __post_init__(self) -> None:
+        if self.grpo.trl:  # checked by building TRL's config now, not when training starts
+            from agentkit.methods.urpo.training import grpo_args
+
+            try:
+                grpo_args(self, "trl-check", cpu=True)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"grpo.{exc}" if str(exc).startswith("trl.") else f"grpo.trl: {exc}") from exc

@@ -9,11 +9,14 @@ from agentkit.methods.urpo.config import URPOConfig
 from agentkit.methods.urpo.mixing import for_kind, train_rows
 
 
-def grpo_args(config: URPOConfig, output_dir: Path, cpu: bool):
+def grpo_args(config: URPOConfig, output_dir: str | Path, cpu: bool):
+    """TRL's GRPOConfig: agentkit's CPU-safe settings plus the `grpo.trl` options."""
     from trl import GRPOConfig
 
+    from agentkit.training.sft import with_trl_options
+
     settings = config.grpo
-    return GRPOConfig(
+    values = dict(
         output_dir=str(output_dir),
         max_steps=settings.steps,
         per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
@@ -34,6 +37,7 @@ def grpo_args(config: URPOConfig, output_dir: Path, cpu: bool):
         report_to=settings.report_to or "none",
         dataloader_num_workers=0,
     )
+    return GRPOConfig(**with_trl_options(GRPOConfig, values, settings.trl))
 
 
 def train(config: URPOConfig, model_path: str, run_dir: Path, cpu: bool):
