@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from agentkit.demo_base import DemoBaseSettings
+from agentkit.demo_base import DemoBaseConfig
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.admissible import ActionSpace
@@ -21,7 +21,7 @@ from agentkit.rollout.engine import Task
 
 
 @dataclass
-class EnvSettings:
+class EnvConfig:
     """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split, whose first
     `train_limit` / `eval_limit` tasks are used (all when None)."""
 
@@ -53,7 +53,7 @@ class EnvSettings:
 
 
 @dataclass
-class EvalSettings:
+class EvalConfig:
     backend: Literal["hf", "vllm"] = "hf"
     num_envs: int = 8
     max_tokens: int = 24
@@ -73,10 +73,10 @@ class AgentRecipeConfig(Protocol):
     seed: int
     demos_per_task: int
     demo_noise: float
-    env: EnvSettings
+    env: EnvConfig
     prompt: PromptFormat
-    demo_base: DemoBaseSettings
-    eval: EvalSettings
+    demo_base: DemoBaseConfig
+    eval: EvalConfig
 
 
 def start_model(config: AgentRecipeConfig) -> str:

@@ -80,15 +80,15 @@ def _thought_episode(item: str):
 @pytest.mark.parametrize("padding_free", [True, False])
 def test_weighted_thought_training_batches_weights_like_labels(tiny_model_dir, tmp_path, padding_free):
     from agentkit.prompts import PromptFormat
-    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+    from agentkit.training.sft import AdapterConfig, TrainConfig, train_on_episodes
 
     episodes = [_thought_episode(item) for item in ("apple", "knife", "key")]
-    settings = TrainSettings(max_steps=2, batch_size=3, padding_free=padding_free, save_steps=100, logging_steps=1)
+    settings = TrainConfig(max_steps=2, batch_size=3, padding_free=padding_free, save_steps=100, logging_steps=1)
     result = train_on_episodes(
         str(tiny_model_dir),
         episodes,
         PromptFormat(thoughts=True),
-        LoraSettings(r=4, alpha=8),
+        AdapterConfig(r=4, alpha=8),
         settings,
         tmp_path,
         tmp_path / "adapter",
@@ -123,11 +123,11 @@ def test_weight_collator_lines_weights_up_with_labels(padding_free):
 
 def test_no_trained_decision_is_a_clear_error(tiny_model_dir, tmp_path, demo_episode):
     from agentkit.prompts import PromptFormat
-    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+    from agentkit.training.sft import AdapterConfig, TrainConfig, train_on_episodes
 
     with pytest.raises(ValueError, match=r"nothing to train on: 1 episodes .*2 longer than train.max_length=8"):
-        train_on_episodes(str(tiny_model_dir), [demo_episode("apple")], PromptFormat(), LoraSettings(),
-                          TrainSettings(max_length=8), tmp_path, tmp_path / "out", cpu=True)  # fmt: skip
+        train_on_episodes(str(tiny_model_dir), [demo_episode("apple")], PromptFormat(), AdapterConfig(),
+                          TrainConfig(max_length=8), tmp_path, tmp_path / "out", cpu=True)  # fmt: skip
 
 
 @pytest.mark.parametrize(

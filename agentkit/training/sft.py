@@ -9,7 +9,7 @@ from typing import Any
 
 
 @dataclass
-class LoraSettings:
+class AdapterConfig:
     """`full_finetune=True` trains every weight instead of an adapter."""
 
     r: int = 16
@@ -31,7 +31,7 @@ class LoraSettings:
 
 
 @dataclass
-class TrainSettings:
+class TrainConfig:
     learning_rate: float = 2e-3
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -63,7 +63,7 @@ class TrainSettings:
                 raise ValueError(str(exc) if str(exc).startswith("trl.") else f"trl: {exc}") from exc
 
 
-def peft_config(lora: LoraSettings):
+def peft_config(lora: AdapterConfig):
     from peft import LoraConfig
 
     if lora.full_finetune:
@@ -77,7 +77,7 @@ def peft_config(lora: LoraSettings):
     )
 
 
-def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
+def model_init_kwargs(train: TrainConfig) -> dict[str, Any]:
     """How to load the model for `train`: padding-free batches get the per-sequence varlen attention, since
     transformers' CPU sdpa path would attend over the whole packed row under a block-diagonal mask. The
     attention name is not saved in `config.json`, so trained models load and generate with plain HF or
@@ -89,7 +89,7 @@ def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
     return {"attn_implementation": register_varlen_attention()}
 
 
-def sft_args(train: TrainSettings, output_dir: str | Path, **overrides: Any):
+def sft_args(train: TrainConfig, output_dir: str | Path, **overrides: Any):
     """TRL's SFTConfig for pre-tokenized `input_ids` + `labels` datasets."""
     from trl import SFTConfig
 
@@ -197,8 +197,8 @@ def train_on_episodes(
     model: str,
     episodes: list,
     prompt_format,
-    lora: LoraSettings,
-    train: TrainSettings,
+    lora: AdapterConfig,
+    train: TrainConfig,
     run_dir: str | Path,
     out: str | Path,
     *,

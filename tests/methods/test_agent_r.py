@@ -28,10 +28,10 @@ from agentkit.methods.agent_r.revision import (
     value_drop_step,
 )
 from agentkit.methods.agent_r.search import (
+    MCTSConfig,
     Node,
     Replayer,
     Search,
-    SearchSettings,
     Transition,
     Tree,
     build_trees,
@@ -185,7 +185,7 @@ def test_a_discounted_win_is_worth_less_the_longer_it_took():
     paths = leaf_paths(tree)
     assert [p.nodes[-1] for p in good_paths(paths, alpha=0.3, limit=2)] == [won]
     with pytest.raises(ValueError, match="discount=0"):
-        SearchSettings(discount=0)
+        MCTSConfig(discount=0)
 
 
 def test_a_reply_without_a_command_gets_the_engines_answer_and_never_reaches_the_env():
@@ -202,7 +202,7 @@ def test_search_batches_every_tree_into_one_generate_per_phase():
                                f"Action: {WIN[1]}"])
     trees, failed = build_trees(lambda: make("textcraft", **ENV_KWARGS), [TASK, Task("birch_planks", 1)], 3)
     assert failed == []
-    search = Search(backend, PromptFormat(), SearchSettings(iterations=3, candidates=4, max_depth=3))
+    search = Search(backend, PromptFormat(), MCTSConfig(iterations=3, candidates=4, max_depth=3))
     search.run(trees)
     assert backend.calls[0] == (2, 1)  # the first simulation step of both trees: one call
     assert next(call for call in backend.calls if call[1] == 4) == (2, 4)  # both roots expand in one call
@@ -220,7 +220,7 @@ def test_admissible_search_expands_only_listed_commands(tiny_model_dir):
     from agentkit.rollout.hf_backend import HFBackend
 
     trees, _ = build_trees(lambda: make("textcraft", **ENV_KWARGS), [TASK], 2)
-    settings = SearchSettings(iterations=2, candidates=3, max_depth=2, action_space="admissible")
+    settings = MCTSConfig(iterations=2, candidates=3, max_depth=2, action_space="admissible")
     Search(HFBackend(str(tiny_model_dir), threads=1), PromptFormat(), settings).run(trees)
     for tree in trees:
         assert len(tree.nodes) > 2
@@ -228,7 +228,7 @@ def test_admissible_search_expands_only_listed_commands(tiny_model_dir):
             listed = tree.nodes[node.parent].transition.info["admissible_actions"]
             assert node.action in listed and node.transition.error is None
     with pytest.raises(ValueError, match="action_space='menu'"):
-        SearchSettings(action_space="menu")
+        MCTSConfig(action_space="menu")
 
 
 def test_a_task_whose_env_fails_to_reset_is_reported_not_raised():

@@ -6,19 +6,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from agentkit.agent_settings import EnvSettings, EvalSettings
-from agentkit.demo_base import DemoBaseSettings
+from agentkit.agent_settings import EnvConfig, EvalConfig
+from agentkit.demo_base import DemoBaseConfig
 from agentkit.methods.agent_r.revision import REVISION_THOUGHTS
-from agentkit.methods.agent_r.search import SearchSettings
+from agentkit.methods.agent_r.search import MCTSConfig
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
 from agentkit.training.run import RecipeConfig
-from agentkit.training.sft import LoraSettings, TrainSettings
+from agentkit.training.sft import AdapterConfig, TrainConfig
 
 
 @dataclass(frozen=True)
-class SearchConfig(SearchSettings):
-    """MCTS per training task (`search.SearchSettings`; its `seed` is offset by the run's seed and the
+class SearchConfig(MCTSConfig):
+    """MCTS per training task (`search.MCTSConfig`; its `seed` is offset by the run's seed and the
     round); `trees_at_once` trees advance together, each with its own env."""
 
     trees_at_once: int = 8
@@ -64,15 +64,15 @@ class AgentRConfig(RecipeConfig):
     # Expert demos (episodes JSONL, e.g. the BC run's demos.jsonl) trained on again beside every round's
     # revision and good trajectories, so a round adds to what the start policy knew instead of replacing it.
     replay_demos: str | None = None
-    env: EnvSettings = field(default_factory=EnvSettings)
-    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)  # used when model is `warm_start`
+    env: EnvConfig = field(default_factory=EnvConfig)
+    demo_base: DemoBaseConfig = field(default_factory=DemoBaseConfig)  # used when model is `warm_start`
     prompt: PromptFormat = field(default_factory=PromptFormat)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    bc_train: TrainSettings = field(default_factory=TrainSettings)
-    train: TrainSettings = field(default_factory=lambda: TrainSettings(epochs=1.0, learning_rate=5e-4))
+    lora: AdapterConfig = field(default_factory=AdapterConfig)
+    bc_train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1.0, learning_rate=5e-4))
     search: SearchConfig = field(default_factory=SearchConfig)
     revision: RevisionConfig = field(default_factory=RevisionConfig)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         if self.rounds < 0:

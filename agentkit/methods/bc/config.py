@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentkit.agent_settings import EnvSettings, EvalSettings
-from agentkit.demo_base import DemoBaseSettings
+from agentkit.agent_settings import EnvConfig, EvalConfig
+from agentkit.demo_base import DemoBaseConfig
 from agentkit.policies import check_noise
 from agentkit.prompts import PromptFormat
 from agentkit.training.run import RecipeConfig
-from agentkit.training.sft import LoraSettings, TrainSettings
+from agentkit.training.sft import AdapterConfig, TrainConfig
 
 
 @dataclass
@@ -23,12 +23,12 @@ class BCConfig(RecipeConfig):
     # Share of expert demo steps replaced by a random other command, not trained on (DART): the expert's
     # next decisions then label states off its own path. With it, demos_per_task > 1 adds different episodes.
     demo_noise: float = 0.0
-    env: EnvSettings = field(default_factory=EnvSettings)
-    demo_base: DemoBaseSettings = field(default_factory=DemoBaseSettings)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    demo_base: DemoBaseConfig = field(default_factory=DemoBaseConfig)
     prompt: PromptFormat = field(default_factory=PromptFormat)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    lora: AdapterConfig = field(default_factory=AdapterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     skip_eval: bool = False
 
     def __post_init__(self) -> None:

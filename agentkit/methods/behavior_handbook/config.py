@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agentkit.training.run import RecipeConfig
-from agentkit.training.sft import LoraSettings, TrainSettings
-from agentkit.training.warmup import WarmStartSettings
+from agentkit.training.sft import AdapterConfig, TrainConfig
+from agentkit.training.warmup import WarmStartConfig
 
 TASK = "arithmetic"
 
 
 @dataclass
-class DataSettings:
+class DataConfig:
     """Problems of `agentkit.eval.arithmetic`: training problems from its train split, held-out ones from
     its test split (disjoint by construction)."""
 
@@ -25,7 +25,7 @@ class DataSettings:
 
 
 @dataclass
-class StudentWarmStart(WarmStartSettings):
+class StudentWarmStartConfig(WarmStartConfig):
     """The student's base when `model: warm_start`: a tiny preset fully trained on the benchmark's own
     reference solutions to other training problems (neither the verbose nor the concise trace style)."""
 
@@ -33,7 +33,7 @@ class StudentWarmStart(WarmStartSettings):
 
 
 @dataclass
-class TeacherSettings:
+class TeacherConfig:
     backend: Literal["scripted", "hf", "vllm", "openai"] = "scripted"
     model: str = ""  # a model folder (hf, vllm) or a served model's name (openai); unused when scripted
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -42,7 +42,7 @@ class TeacherSettings:
 
 
 @dataclass
-class HandbookSettings:
+class HandbookConfig:
     """`path`: an existing handbook; else the teacher extracts one from `extract_problems` training
     problems. Retrieval per problem: `topic` takes every behavior tagged with the benchmark's topic;
     `bm25` / `embedding` / `auto` the `k` behaviors closest to the question."""
@@ -54,7 +54,7 @@ class HandbookSettings:
 
 
 @dataclass
-class EvalSettings:
+class EvalConfig:
     max_tokens: int = 256
     batch_size: int = 32
     threads: int | None = None
@@ -68,11 +68,11 @@ class BehaviorSFTConfig(RecipeConfig):
     output_dir: str = "runs/behavior_sft"
     conditioning: Literal["behaviors", "none"] = "behaviors"
     threads: int | None = None  # torch's threads for this process (tiny models on a shared CPU run faster on 1)
-    data: DataSettings = field(default_factory=DataSettings)
-    warm_start: StudentWarmStart = field(default_factory=StudentWarmStart)
-    teacher: TeacherSettings = field(default_factory=TeacherSettings)
-    handbook: HandbookSettings = field(default_factory=HandbookSettings)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    warm_start: StudentWarmStartConfig = field(default_factory=StudentWarmStartConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    handbook: HandbookConfig = field(default_factory=HandbookConfig)
+    lora: AdapterConfig = field(default_factory=AdapterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     skip_eval: bool = False

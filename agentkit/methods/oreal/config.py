@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agentkit.training.run import RecipeConfig
-from agentkit.training.sft import LoraSettings
-from agentkit.training.warmup import WarmStartSettings
+from agentkit.training.sft import AdapterConfig
+from agentkit.training.warmup import WarmStartConfig
 
 PAPER_K = 16  # samples per prompt in the paper
 
 
 @dataclass
-class DataSettings:
+class DataConfig:
     """Training prompts are procedural arithmetic problems of the train split (`agentkit.eval.arithmetic`)."""
 
     levels: list[int] = field(default_factory=lambda: [1, 2, 3])
@@ -23,7 +23,7 @@ class DataSettings:
 
 
 @dataclass
-class WarmupSettings(WarmStartSettings):
+class WarmupConfig(WarmStartConfig):
     """The SFT warm start built when `model: warm_start` (cached by content, so ablations share it)."""
 
     levels: list[int] = field(default_factory=lambda: [1, 2, 3])
@@ -32,7 +32,7 @@ class WarmupSettings(WarmStartSettings):
 
 
 @dataclass
-class SamplingSettings:
+class SamplingConfig:
     prompts_per_step: int = 64  # across all processes; must divide by the number of processes
     samples_per_prompt: int = PAPER_K
     temperature: float = 1.0
@@ -49,7 +49,7 @@ class SamplingSettings:
 
 
 @dataclass
-class LossSettings:
+class LossConfig:
     """Defaults from the paper. `negative_weight=0, kl_coef=0, token_rm=false` is rejection-sampling
     fine-tuning (behaviour cloning on positives) with the same loop."""
 
@@ -75,7 +75,7 @@ class LossSettings:
 
 
 @dataclass
-class OptimSettings:
+class OptimConfig:
     steps: int = 80
     learning_rate: float = 5e-7
     warmup_steps: int = 0  # linear learning-rate warm-up once the policy starts learning
@@ -93,7 +93,7 @@ class OptimSettings:
 
 
 @dataclass
-class EvalSettings:
+class EvalConfig:
     """Held-out problems of the test split: greedy accuracy, and pass@k from `samples` samples each."""
 
     levels: list[int] = field(default_factory=lambda: [1, 2, 3])
@@ -115,13 +115,13 @@ class EvalSettings:
 class OrealConfig(RecipeConfig):
     model: str = "warm_start"  # the SFT warm start (`warmup:`), preset:tiny / preset:small, or a model folder
     output_dir: str = "runs/oreal"
-    data: DataSettings = field(default_factory=DataSettings)
-    warmup: WarmupSettings = field(default_factory=WarmupSettings)
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    loss: LossSettings = field(default_factory=LossSettings)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    optim: OptimSettings = field(default_factory=OptimSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    lora: AdapterConfig = field(default_factory=AdapterConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     skip_eval: bool = False
     report_to: list[str] = field(default_factory=list)  # accelerate trackers, e.g. [tensorboard] (OUTPUT_DIR/tb)
 

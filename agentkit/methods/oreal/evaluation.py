@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentkit.methods.oreal.config import EvalSettings
+from agentkit.methods.oreal.config import EvalConfig
 from agentkit.methods.oreal.data import prompt_messages
 
 
-def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, style: str, seed: int) -> dict[str, Any]:
+def evaluate_policy(model: str, adapter: str | None, settings: EvalConfig, style: str, seed: int) -> dict[str, Any]:
     """Greedy accuracy and unbiased pass@k on held-out test problems, per level and overall."""
     from agentkit.eval.arithmetic import generate
     from agentkit.eval.metrics import pass_at_k

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agentkit.training.run import RecipeConfig
-from agentkit.training.sft import LoraSettings
-from agentkit.training.warmup import WarmStartSettings
+from agentkit.training.sft import AdapterConfig
+from agentkit.training.warmup import WarmStartConfig
 
 KINDS = ("verifiable", "ranking", "open")
 
 
 @dataclass
-class DataSettings:
+class DataConfig:
     """Arithmetic problems come from the train split, evaluation from the test split (never shared); the
     warm start and GRPO get different train problems (`warmup_per_level`, then `train_per_level`).
     `preferences` (user JSONL) and `trajectories` (episodes) add ranking data to the arithmetic pairs."""
@@ -28,7 +28,7 @@ class DataSettings:
 
 
 @dataclass
-class MixSettings:
+class MixConfig:
     """Shares of each kind of prompt in every batch (normalised; a zero leaves a kind out)."""
 
     verifiable: float = 0.4
@@ -45,7 +45,7 @@ class MixSettings:
 
 
 @dataclass
-class WarmupSettings(WarmStartSettings):
+class WarmupConfig(WarmStartConfig):
     """The full fine-tune that teaches a fresh tiny model the formats, with the answers: gold rankings
     and rubric scores. `ranking_reply: audit` puts the referee's work before its verdict: each answer's
     disputed step copied, recomputed and marked (`A: 19 - 7 = 14, is 12, wrong`), then `Ranking: B > A`.
@@ -67,7 +67,7 @@ class WarmupSettings(WarmStartSettings):
 
 
 @dataclass
-class RefereeSettings:
+class RefereeConfig:
     mode: Literal["self", "frozen"] = "self"
     ranking_metric: Literal["kendall", "top1"] = "top1"
     format_bonus: float = 0.2  # a well-formed but wrong ranking's reward (a broken reply earns 0)
@@ -81,7 +81,7 @@ class RefereeSettings:
 
 
 @dataclass
-class GRPOSettings:
+class GRPOLoopConfig:
     steps: int = 200
     prompts_per_step: int = 8
     num_generations: int = 4
@@ -103,7 +103,7 @@ class GRPOSettings:
 
 
 @dataclass
-class EvalSettings:
+class EvalConfig:
     max_new_tokens: int = 64
     batch_size: int = 32
 
@@ -113,13 +113,13 @@ class URPOConfig(RecipeConfig):
     model: str = "warm_start"  # the shared warm start (`warmup:`); else a model folder that knows the formats
     output_dir: str = "runs/urpo"
     threads: int | None = None  # torch's intra-op threads for the whole run (one is faster on a busy CPU)
-    data: DataSettings = field(default_factory=DataSettings)
-    mix: MixSettings = field(default_factory=MixSettings)
-    warmup: WarmupSettings = field(default_factory=WarmupSettings)
-    referee: RefereeSettings = field(default_factory=RefereeSettings)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    grpo: GRPOSettings = field(default_factory=GRPOSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    referee: RefereeConfig = field(default_factory=RefereeConfig)
+    lora: AdapterConfig = field(default_factory=AdapterConfig)
+    grpo: GRPOLoopConfig = field(default_factory=GRPOLoopConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     skip_eval: bool = False
 
     def __post_init__(self) -> None:
