@@ -5,7 +5,7 @@ The algorithm box, step by step, and where each step lives:
 
 1. start from an SFT warm start pi_0 (`data.build_warm_start`, built once by `agentkit.training.warmup`);
 2. per step, sample K answers per prompt from the current policy and verify each (`training.train`, with
-   `agentkit.training.policy_gradient.sample_groups` and `agentkit.reward_models.math_reward`);
+   `policy_gradient.sample_groups` and `agentkit.reward_models.math_reward`);
 3. drop groups that are all right or all wrong; keep a few positives and negatives per prompt, with their
    RLOO advantages (`selection.select_samples`);
 4. weigh each token by the token-level reward model trained on outcomes alone

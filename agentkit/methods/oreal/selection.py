@@ -29,7 +29,7 @@ def select_samples(
     """Drop groups whose samples are all correct or all wrong (they carry no contrast); from the others
     keep the first `positives` correct and `negatives` incorrect usable samples (samples are i.i.d., so the
     first ones are a fair draw). Advantages are RLOO over the whole group."""
-    from agentkit.training.policy_gradient import rloo_advantages
+    from agentkit.methods.oreal.policy_gradient import rloo_advantages
 
     picks, correct, advantages, weights = [], [], [], []
     kept = 0
