@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from agentkit.demo_base import DemoBaseSettings
+from agentkit.demo_base import DemoBaseConfig
 from agentkit.envs.base import TextEnv
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.admissible import ActionSpace
@@ -21,7 +21,7 @@ from agentkit.rollout.engine import Task
 
 
 @dataclass
-class EnvSettings:
+class EnvConfig:
     """`kwargs` build every env; `train_kwargs` / `eval_kwargs` are added for each split, whose first
     `train_limit` / `eval_limit` tasks are used (all when None)."""
 
@@ -53,7 +53,7 @@ class EnvSettings:
 
 
 @dataclass
-class EvalSettings:
+class EvalConfig:
     backend: Literal["hf", "vllm"] = "hf"
     num_envs: int = 8
     max_tokens: int = 24
@@ -73,21 +73,22 @@ class AgentRecipeConfig(Protocol):
     seed: int
     demos_per_task: int
     demo_noise: float
-    env: EnvSettings
+    env: EnvConfig
     prompt: PromptFormat
-    demo_base: DemoBaseSettings
-    eval: EvalSettings
+    demo_base: DemoBaseConfig
+    eval: EvalConfig
 
 
 def start_model(config: AgentRecipeConfig) -> str:
-    """The model to start from. `preset:NAME` (random init) and `demo` (the demo base, pretrained on random
-    play in the env's training tasks) are built once in the cache: same inputs, same model. Anything else
-    is a local path or hub name, returned as is."""
-    model, env = config.model, config.env
-    if model == "demo":
-        from agentkit.demo_base import build_demo_base
+    """The model to start from (`agentkit.training.run.start_model`); the warm start is the demo base,
+    pretrained on random play in the env's training tasks."""
+    from agentkit.demo_base import build_demo_base
+    from agentkit.training.run import start_model as resolve
 
-        folder = build_demo_base(
+    env = config.env
+
+    def build() -> Path:
+        return build_demo_base(
             env.factory(env.train_kwargs),
             env.train_tasks(config.seed),
             config.prompt,
@@ -97,16 +98,8 @@ def start_model(config: AgentRecipeConfig) -> str:
             seed=config.seed,
             num_envs=config.eval.num_envs,
         )
-        return str(folder)
-    if not model.startswith("preset:"):
-        return model
-    from agentkit.models import make_tiny_model
 
-    preset = model.split(":", 1)[1]
-    folder = Path(config.cache_dir) / "models" / f"{preset}-seed{config.seed}"
-    if not (folder / "config.json").is_file():
-        make_tiny_model(folder, preset=preset, seed=config.seed)
-    return str(folder)
+    return resolve(config, build)
 
 
 def collect_expert_demos(config: AgentRecipeConfig, path: Path) -> Path:

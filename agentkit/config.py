@@ -121,7 +121,11 @@ def config_to_dict(config: Any) -> dict:
 
 
 def save_config(config: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+    """Written to a partial file then renamed, so a reader never sees half a config."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+    partial.replace(path)
 
 
 def parse_recipe_args(cls: type[T], argv: list[str]) -> T:

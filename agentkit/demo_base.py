@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.prompts import PromptFormat
-from agentkit.training.warmup import WarmStartSettings
+from agentkit.training.warmup import WarmStartConfig
 
 
 @dataclass
-class DemoBaseSettings(WarmStartSettings):
+class DemoBaseConfig(WarmStartConfig):
     """How the demo base is pretrained (`steps` of `batch_size` sequences of at most `max_length`)."""
 
     steps: int = 400
@@ -44,7 +44,7 @@ def build_demo_base(
     env_factory: Any,
     tasks: list,
     prompt_format: PromptFormat,
-    settings: DemoBaseSettings,
+    settings: DemoBaseConfig,
     *,
     name: str,
     cache_dir: str | Path,

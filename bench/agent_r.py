@@ -61,9 +61,7 @@ def demo_base() -> str:
     """The BC bench's demo base (built once, then read from the cache)."""
     from agentkit.agent_settings import start_model
     from agentkit.config import parse_recipe_args
-
-    sys.path.insert(0, str(ROOT / "recipes"))
-    from bc import BCConfig
+    from agentkit.methods.bc.config import BCConfig
 
     config_file = ROOT / "recipes" / "configs" / "bc_textworld.yaml"
     return start_model(parse_recipe_args(BCConfig, ["--config", str(config_file), *BASE]))

@@ -64,13 +64,13 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
     from trl import SFTTrainer
 
     from agentkit.models import load_tokenizer
-    from agentkit.training.sft import LoraSettings, TrainSettings, peft_config, sft_args
+    from agentkit.training.sft import AdapterConfig, TrainConfig, peft_config, sft_args
 
     setup = dict(VARIANTS[variant])
     overrides = {}
     if "attn_implementation" in setup:
         overrides["model_init_kwargs"] = {"attn_implementation": setup.pop("attn_implementation")}
-    settings = TrainSettings(
+    settings = TrainConfig(
         max_steps=steps, batch_size=BATCH, save_steps=10**6, logging_steps=10**6, **setup
     )
     trainer = SFTTrainer(
@@ -78,7 +78,7 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
         args=sft_args(settings, out, use_cpu=True, disable_tqdm=True, **overrides),
         train_dataset=datasets.load_from_disk(data),
         processing_class=load_tokenizer(model),
-        peft_config=peft_config(LoraSettings()),
+        peft_config=peft_config(AdapterConfig()),
     )
     lengths: list[int] = []
     collate = trainer.data_collator

@@ -111,21 +111,10 @@ def markdown_table(rows: list[AgentEvaluation]) -> str:
 
 def bar_chart(rows: list[AgentEvaluation], path: str, title: str) -> None:
     """Success rates side by side with their intervals, as a PNG."""
-    import matplotlib
+    from agentkit.training.run import Plot, draw, success_panel
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(rows)), 3.2))
-    rates = [r.success_rate for r in rows]
-    errors = [[r.success_rate - r.success_low for r in rows], [r.success_high - r.success_rate for r in rows]]
-    ax.bar([r.name for r in rows], rates, yerr=errors, capsize=4, color="#4c72b0")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("success rate")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    panel = success_panel(title, [(r.name, r.success_rate, r.success_low, r.success_high) for r in rows])
+    draw(Plot(Path(path).name, [panel], (max(4, 1.4 * len(rows)), 3.2)), Path(path).parent)
 
 
 Decision = tuple[list[dict[str, str]], str, list[str], list[str] | None]

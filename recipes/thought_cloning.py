@@ -14,36 +14,21 @@ the model finds its place from what it did and saw rather than by copying its la
         --config recipes/configs/thought_cloning_textworld.yaml [key=value ...]
 
 Everything else (demos, resumable SFT, held-out evaluation, run folder) is the behavior cloning recipe's,
-so BC and TC runs of one config differ only in the thoughts.
+so BC and TC runs of one config differ only in the thoughts (`agentkit.methods.bc.cloning.clone`).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-
-from bc import BCConfig, run
 
 from agentkit.config import parse_recipe_args, run_recipe
-from agentkit.prompts import PromptFormat
-
-
-@dataclass
-class ThoughtCloningConfig(BCConfig):
-    output_dir: str = "runs/thought_cloning"
-    prompt: PromptFormat = field(default_factory=lambda: PromptFormat(thoughts=True))
-    thought_weight: float = 2.0  # w in loss = action NLL + w * thought NLL
-
-    def __post_init__(self) -> None:
-        if not self.prompt.thoughts:
-            raise ValueError("prompt.thoughts=false: thought cloning trains on thoughts, set prompt.thoughts=true")
-        if self.thought_weight < 0:
-            raise ValueError(f"thought_weight={self.thought_weight} must be >= 0")
+from agentkit.methods.bc.cloning import clone
+from agentkit.methods.thought_cloning.config import ThoughtCloningConfig
 
 
 def main(argv: list[str]) -> None:
     config = parse_recipe_args(ThoughtCloningConfig, argv)
-    run(config, title="Thought cloning", label="tc", thought_weight=config.thought_weight)
+    clone(config, title="Thought cloning", label="tc", thought_weight=config.thought_weight)
 
 
 if __name__ == "__main__":

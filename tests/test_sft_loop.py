@@ -80,15 +80,15 @@ def _thought_episode(item: str):
 @pytest.mark.parametrize("padding_free", [True, False])
 def test_weighted_thought_training_batches_weights_like_labels(tiny_model_dir, tmp_path, padding_free):
     from agentkit.prompts import PromptFormat
-    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+    from agentkit.training.sft import AdapterConfig, TrainConfig, train_on_episodes
 
     episodes = [_thought_episode(item) for item in ("apple", "knife", "key")]
-    settings = TrainSettings(max_steps=2, batch_size=3, padding_free=padding_free, save_steps=100, logging_steps=1)
+    settings = TrainConfig(max_steps=2, batch_size=3, padding_free=padding_free, save_steps=100, logging_steps=1)
     result = train_on_episodes(
         str(tiny_model_dir),
         episodes,
         PromptFormat(thoughts=True),
-        LoraSettings(r=4, alpha=8),
+        AdapterConfig(r=4, alpha=8),
         settings,
         tmp_path,
         tmp_path / "adapter",
@@ -123,8 +123,35 @@ def test_weight_collator_lines_weights_up_with_labels(padding_free):
 
 def test_no_trained_decision_is_a_clear_error(tiny_model_dir, tmp_path, demo_episode):
     from agentkit.prompts import PromptFormat
-    from agentkit.training.sft import LoraSettings, TrainSettings, train_on_episodes
+    from agentkit.training.sft import AdapterConfig, TrainConfig, train_on_episodes
 
     with pytest.raises(ValueError, match=r"nothing to train on: 1 episodes .*2 longer than train.max_length=8"):
-        train_on_episodes(str(tiny_model_dir), [demo_episode("apple")], PromptFormat(), LoraSettings(),
-                          TrainSettings(max_length=8), tmp_path, tmp_path / "out", cpu=True)  # fmt: skip
+        train_on_episodes(str(tiny_model_dir), [demo_episode("apple")], PromptFormat(), AdapterConfig(),
+                          TrainConfig(max_length=8), tmp_path, tmp_path / "out", cpu=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("train.trl.bogus=1", "train: trl.bogus is not an option of TRL's SFTConfig"),
+        ("train.trl.learning_rate=0.1", "train: trl.learning_rate: agentkit sets it from its own settings"),
+        ("train.trl.optim=banana", "train: trl: banana is not a valid OptimizerNames"),
+    ],
+)
+def test_a_bad_trl_option_fails_at_config_load_naming_it(option, message):
+    from agentkit.config import ConfigError, load_config
+    from agentkit.methods.bc.config import BCConfig
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(BCConfig, None, [option])
+
+
+def test_trl_options_reach_trls_config_beside_the_cpu_safe_defaults(tmp_path):
+    from agentkit.config import load_config
+    from agentkit.methods.bc.config import BCConfig
+    from agentkit.training.sft import sft_args
+
+    config = load_config(BCConfig, None, ["train.trl.neftune_noise_alpha=5", "train.trl.max_grad_norm=0.5"])
+    args = sft_args(config.train, tmp_path)
+    assert (args.neftune_noise_alpha, args.max_grad_norm) == (5, 0.5)
+    assert args.bf16 is False and args.gradient_checkpointing is False  # agentkit's CPU-safe settings stay

@@ -15,7 +15,7 @@ from trl import SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from agentkit.models import load_tokenizer
-from agentkit.training.sft import LoraSettings, TrainSettings, peft_config, sft_args
+from agentkit.training.sft import AdapterConfig, TrainConfig, peft_config, sft_args
 from agentkit.training.varlen_attention import VARLEN_ATTENTION, register_varlen_attention
 
 LENGTHS = [37, 5, 90, 64]
@@ -98,11 +98,11 @@ def test_padded_batches_and_generation_match_sdpa(models, tiny_model_dir):
 
 @pytest.mark.slow
 def test_sft_trains_padding_free_with_varlen_and_the_saved_model_loads_without_it(tiny_model_dir, tmp_path):
-    assert sft_args(TrainSettings(padding_free=False), tmp_path).model_init_kwargs is None
-    settings = TrainSettings(max_steps=1, batch_size=4, save_steps=100, logging_steps=1)
+    assert sft_args(TrainConfig(padding_free=False), tmp_path).model_init_kwargs is None
+    settings = TrainConfig(max_steps=1, batch_size=4, save_steps=100, logging_steps=1)
     args = sft_args(settings, tmp_path / "run", use_cpu=True, disable_tqdm=True)
     assert args.model_init_kwargs == {"attn_implementation": VARLEN_ATTENTION}
-    full = LoraSettings(full_finetune=True)
+    full = AdapterConfig(full_finetune=True)
     trainer = SFTTrainer(
         model=str(tiny_model_dir),
         args=args,

@@ -9,7 +9,7 @@ from typing import Any
 
 
 @dataclass
-class LoraSettings:
+class AdapterConfig:
     """`full_finetune=True` trains every weight instead of an adapter."""
 
     r: int = 16
@@ -31,7 +31,7 @@ class LoraSettings:
 
 
 @dataclass
-class TrainSettings:
+class TrainConfig:
     learning_rate: float = 2e-3
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -48,15 +48,22 @@ class TrainSettings:
     save_total_limit: int = 2
     seed: int = 0
     report_to: list[str] = field(default_factory=list)
+    # Any other option of TRL's SFTConfig, under TRL's own name (e.g. neftune_noise_alpha: 5).
+    trl: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} must be > 0")
         if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ValueError("batch_size and gradient_accumulation_steps must be >= 1")
+        if self.trl:  # checked by building TRL's config now, not when training starts
+            try:
+                sft_args(self, "trl-check", use_cpu=True)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(str(exc) if str(exc).startswith("trl.") else f"trl: {exc}") from exc
 
 
-def peft_config(lora: LoraSettings):
+def peft_config(lora: AdapterConfig):
     from peft import LoraConfig
 
     if lora.full_finetune:
@@ -70,7 +77,7 @@ def peft_config(lora: LoraSettings):
     )
 
 
-def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
+def model_init_kwargs(train: TrainConfig) -> dict[str, Any]:
     """How to load the model for `train`: padding-free batches get the per-sequence varlen attention, since
     transformers' CPU sdpa path would attend over the whole packed row under a block-diagonal mask. The
     attention name is not saved in `config.json`, so trained models load and generate with plain HF or
@@ -82,7 +89,7 @@ def model_init_kwargs(train: TrainSettings) -> dict[str, Any]:
     return {"attn_implementation": register_varlen_attention()}
 
 
-def sft_args(train: TrainSettings, output_dir: str | Path, **overrides: Any):
+def sft_args(train: TrainConfig, output_dir: str | Path, **overrides: Any):
     """TRL's SFTConfig for pre-tokenized `input_ids` + `labels` datasets."""
     from trl import SFTConfig
 
@@ -111,8 +118,22 @@ def sft_args(train: TrainSettings, output_dir: str | Path, **overrides: Any):
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    values.update(overrides)
-    return SFTConfig(**values)
+    return SFTConfig(**with_trl_options(SFTConfig, {**values, **overrides}, train.trl))
+
+
+def with_trl_options(cls: type, values: dict[str, Any], trl: dict[str, Any]) -> dict[str, Any]:
+    """`values` (what agentkit sets, CPU-safe) plus a config's `trl:` options for TRL's config class `cls`.
+
+    An unknown option, or one agentkit already sets from its own fields, is an error naming it."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name in trl:
+        if name not in known:
+            raise ValueError(f"trl.{name} is not an option of TRL's {cls.__name__}")
+        if name in values:
+            raise ValueError(f"trl.{name}: agentkit sets it from its own settings; set it there")
+    return {**values, **trl}
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
@@ -176,8 +197,8 @@ def train_on_episodes(
     model: str,
     episodes: list,
     prompt_format,
-    lora: LoraSettings,
-    train: TrainSettings,
+    lora: AdapterConfig,
+    train: TrainConfig,
     run_dir: str | Path,
     out: str | Path,
     *,

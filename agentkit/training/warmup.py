@@ -27,7 +27,7 @@ FORMAT_VERSION = 1  # bump when the training below changes what a given input pr
 
 
 @dataclass
-class WarmStartSettings:
+class WarmStartConfig:
     """What every warm start is sized by; a recipe's warm-start settings extend it with their data fields.
 
     `training()` gives these four as `warm_start` keyword arguments.
@@ -39,7 +39,7 @@ class WarmStartSettings:
     batch_size: int = 16
 
     def training(self) -> dict[str, Any]:
-        return {spec.name: getattr(self, spec.name) for spec in fields(WarmStartSettings)}
+        return {spec.name: getattr(self, spec.name) for spec in fields(WarmStartConfig)}
 
 
 def _content_hash(payload: dict[str, Any]) -> str:

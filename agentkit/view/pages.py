@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import jinja2
 
+from agentkit.methods.agent_r.tree_records import Tree
 from agentkit.trajectory import Episode
 from agentkit.view.charts import bar_chart, line_chart
 from agentkit.view.run import EpisodeRecord, RunFolder, adapter_label, episode_kind, sibling_runs
-from agentkit.view.trees import Tree
 
 STATIC_DIR = Path(__file__).parent / "static"
 _TEMPLATES = jinja2.Environment(

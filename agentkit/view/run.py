@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from agentkit.errors import AgentkitError
 from agentkit.jsonl import json_lines
+from agentkit.methods.agent_r.tree_records import Tree, TreeError, tree_from_dict
 from agentkit.trajectory import Episode, TrajectoryError, episode_from_dict
-from agentkit.view.trees import Tree, TreeError, tree_from_dict
 
 TREE_FILE = "trees.jsonl"
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")

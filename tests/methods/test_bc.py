@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from agentkit.trajectory import read_episodes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "bc.py"
 CONFIG = ROOT / "recipes" / "configs" / "bc_textworld.yaml"
 TC_RECIPE = ROOT / "recipes" / "thought_cloning.py"
@@ -193,10 +193,17 @@ def test_thought_cloning_without_thoughts_is_a_clear_error(common):
 
 def test_demo_noise_is_a_probability_below_one():
     from agentkit.config import ConfigError, parse_recipe_args
-    from tests.recipe_modules import load_recipe
+    from agentkit.methods.bc.config import BCConfig
 
-    recipe = load_recipe("bc")
-    config = parse_recipe_args(recipe.BCConfig, ["--config", str(CONFIG), "demo_noise=0.3", "demos_per_task=3"])
+    config = parse_recipe_args(BCConfig, ["--config", str(CONFIG), "demo_noise=0.3", "demos_per_task=3"])
     assert (config.demo_noise, config.demos_per_task) == (0.3, 3)
     with pytest.raises(ConfigError, match=r"demo_noise=1.0 must be in \[0, 1\)"):
-        parse_recipe_args(recipe.BCConfig, ["--config", str(CONFIG), "demo_noise=1.0"])
+        parse_recipe_args(BCConfig, ["--config", str(CONFIG), "demo_noise=1.0"])
+
+
+def test_thought_cloning_checks_behavior_clonings_fields_at_config_load():
+    result = run_recipe(["demo_noise=1.5"], timeout=120, recipe=TC_RECIPE, config=TC_CONFIG)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "thought_cloning: error: ThoughtCloningConfig: demo_noise=1.5 must be in [0, 1)"
+    ]

@@ -14,14 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from agentkit.config import ConfigError
-from agentkit.reward_models.token_reward import (
-    TokenRewardHead,
-    sequence_logits,
-    token_reward_loss,
-    token_weights,
-)
-from agentkit.training.policy_gradient import (
+from agentkit.config import ConfigError, parse_recipe_args
+from agentkit.methods.oreal.config import OrealConfig
+from agentkit.methods.oreal.loss import kl_penalty, negative_loss, positive_loss
+from agentkit.methods.oreal.policy_gradient import (
     completion_batch,
     group_advantages,
     k3_kl,
@@ -29,14 +25,20 @@ from agentkit.training.policy_gradient import (
     rloo_advantages,
     token_logprobs,
 )
-from tests.recipe_modules import load_recipe
+from agentkit.methods.oreal.selection import select_samples
+from agentkit.methods.oreal.token_reward import (
+    TokenRewardHead,
+    sequence_logits,
+    token_reward_loss,
+    token_weights,
+)
+from agentkit.methods.oreal.training import PolicyWithTokenReward, clip_policy_gradients
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "oreal.py"
 CONFIG = ROOT / "recipes" / "configs" / "oreal_arithmetic.yaml"
 
 
-oreal = load_recipe("oreal")
 
 # Two rows of four positions; the completion is the last two tokens of row 0 and the last three of row 1.
 MASK = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])
@@ -46,7 +48,7 @@ LOGPROBS = torch.tensor([[0.0, -9.0, -1.0, -2.0], [0.0, -4.0, -0.5, -1.5]])
 def test_positive_loss_is_weighted_nll_over_positive_tokens():
     positive_rows = MASK * torch.tensor([[1], [0]])  # only row 0 is correct
     weights = torch.tensor([[1.0, 1.0, 0.5, 1.5], [1.0, 1.0, 1.0, 1.0]])
-    loss = oreal.positive_loss(LOGPROBS, positive_rows, weights)
+    loss = positive_loss(LOGPROBS, positive_rows, weights)
     assert loss.item() == pytest.approx((0.5 * 1.0 + 1.5 * 2.0) / 2)
 
 
@@ -57,7 +59,7 @@ def test_negative_loss_is_minus_ratio_times_advantage_per_negative_token():
     negative_rows = MASK * torch.tensor([[0], [1]])
     weights = torch.ones(2, 4)
     advantages = torch.tensor([0.0, -0.75])
-    loss = oreal.negative_loss(logprobs, old, advantages, negative_rows, weights)
+    loss = negative_loss(logprobs, old, advantages, negative_rows, weights)
     assert loss.item() == pytest.approx(-(2 * -0.75 + 1 * -0.75 + 1 * -0.75) / 3)
     loss.backward()
     # d/d logp of -(ratio * A) / N is -ratio * A / N: pushes the negative tokens' probability down.
@@ -69,7 +71,7 @@ def test_kl_penalty_is_the_mean_k3_estimate_over_completion_tokens():
     ref = LOGPROBS + torch.tensor([[5.0, 5.0, 0.0, math.log(2)], [0.0, 0.0, -math.log(2), 0.0]])
     # k3 = exp(d) - d - 1: d = 0 -> 0, d = ln 2 -> 1 - ln 2, d = -ln 2 -> 0.5 + ln 2 - 1
     expected = ((1 - math.log(2)) + (math.log(2) - 0.5)) / 5
-    assert oreal.kl_penalty(LOGPROBS, ref, MASK).item() == pytest.approx(expected)
+    assert kl_penalty(LOGPROBS, ref, MASK).item() == pytest.approx(expected)
     assert torch.all(k3_kl(torch.randn(50), torch.randn(50)) >= 0)
 
 
@@ -85,7 +87,7 @@ def test_rloo_advantage_is_reward_minus_mean_of_the_others():
 def test_select_samples_drops_uniform_groups_and_keeps_the_first_positives_and_negatives():
     rewards = [[1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 0, 1], [1, 0, 0, 0]]
     usable = [[True] * 4, [True] * 4, [True, True, True, True], [True, False, True, True]]
-    selection = oreal.select_samples(rewards, usable, positives=1, negatives=2, pass_rate_weighting=False)
+    selection = select_samples(rewards, usable, positives=1, negatives=2, pass_rate_weighting=False)
     assert selection.groups_kept == 2
     assert selection.picks == [(2, 1), (2, 0), (2, 2), (3, 0), (3, 2), (3, 3)]  # (3, 1) failed to generate
     assert selection.correct == [True, False, False, True, False, False]
@@ -96,7 +98,7 @@ def test_select_samples_drops_uniform_groups_and_keeps_the_first_positives_and_n
 
 def test_pass_rate_weighting_favours_harder_prompts_and_keeps_the_mean_at_one():
     rewards = [[0, 1, 0, 1], [1, 0, 0, 0]]
-    selection = oreal.select_samples(rewards, [[True] * 4] * 2, 1, 1, pass_rate_weighting=True)
+    selection = select_samples(rewards, [[True] * 4] * 2, 1, 1, pass_rate_weighting=True)
     easy, hard = selection.prompt_weights[0], selection.prompt_weights[2]
     assert hard / easy == pytest.approx(0.75 / 0.5)
     assert sum(selection.prompt_weights) / 4 == pytest.approx(1.0)
@@ -144,11 +146,11 @@ def test_the_reward_heads_gradient_does_not_shrink_the_policys_clipped_step():
     policy, head = torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 1, bias=False)
     policy.weight.grad = torch.full((2, 2), 0.25)  # norm 0.5
     head.weight.grad = torch.full((1, 2), 100.0)
-    norm = oreal.clip_policy_gradients(Accelerator(cpu=True), oreal.PolicyWithTokenReward(policy, head), 1.0)
+    norm = clip_policy_gradients(Accelerator(cpu=True), PolicyWithTokenReward(policy, head), 1.0)
     assert norm == pytest.approx(0.5)
     assert policy.weight.grad.tolist() == [[0.25, 0.25], [0.25, 0.25]]
     policy.weight.grad = torch.full((2, 2), 1.0)  # norm 2: clipped to 1
-    oreal.clip_policy_gradients(Accelerator(cpu=True), oreal.PolicyWithTokenReward(policy, head), 1.0)
+    clip_policy_gradients(Accelerator(cpu=True), PolicyWithTokenReward(policy, head), 1.0)
     assert policy.weight.grad.norm().item() == pytest.approx(1.0, rel=1e-4)
     assert head.weight.grad.tolist() == [[100.0, 100.0]]
 
@@ -172,7 +174,7 @@ def test_reference_is_the_base_without_the_adapter(tiny_model_dir):
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     batch = completion_batch([[5, 6, 7]], [[8, 9]], pad_id=0)
-    from agentkit.training.policy_gradient import completion_logprobs
+    from agentkit.methods.oreal.policy_gradient import completion_logprobs
 
     with torch.no_grad():
         base_logprobs = completion_logprobs(base, batch)
@@ -199,11 +201,11 @@ def test_reference_is_the_base_without_the_adapter(tiny_model_dir):
 )
 def test_config_errors_name_the_field_and_value(override, message):
     with pytest.raises(ConfigError, match=message):
-        oreal.parse_recipe_args(oreal.OrealConfig, ["--config", str(CONFIG), override])
+        parse_recipe_args(OrealConfig, ["--config", str(CONFIG), override])
 
 
 def test_the_shipped_config_loads_with_the_paper_constants():
-    config = oreal.parse_recipe_args(oreal.OrealConfig, ["--config", str(CONFIG)])
+    config = parse_recipe_args(OrealConfig, ["--config", str(CONFIG)])
     loss, sampling = config.loss, config.sampling
     assert (loss.negative_weight, loss.kl_coef, sampling.samples_per_prompt) == (0.5, 0.01, 16)
 

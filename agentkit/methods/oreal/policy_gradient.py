@@ -1,6 +1,6 @@
-"""What outcome-reward policy-gradient recipes share (OREAL, URPO): sample a group of completions per
-prompt, verify them, turn group rewards into advantages, and score completions token by token under the
-policy and under the reference (the base model with the LoRA adapter switched off).
+"""OREAL's policy-gradient plumbing: sample a group of completions per prompt, verify them, turn group
+rewards into advantages, and score completions token by token under the policy and under the reference
+(the base model with the LoRA adapter switched off). (URPO's GRPO runs inside TRL's trainer.)
 
 Shapes: a batch is right-padded `input_ids` (B, T) whose `completion_mask` marks the completion tokens;
 per-token values (log-probs, KL, weights) are (B, T) aligned with `input_ids`, position t holding the

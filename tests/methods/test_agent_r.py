@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.envs import make
-from agentkit.mcts import Node, Replayer, Search, SearchSettings, Transition, Tree, build_trees, uct_score
-from agentkit.prompts import PromptFormat
-from agentkit.revision import (
+from agentkit.methods.agent_r.revision import (
     Pair,
     TreePath,
     good_paths,
@@ -29,13 +27,24 @@ from agentkit.revision import (
     splice,
     value_drop_step,
 )
+from agentkit.methods.agent_r.search import (
+    MCTSConfig,
+    Node,
+    Replayer,
+    Search,
+    Transition,
+    Tree,
+    build_trees,
+    uct_score,
+)
+from agentkit.methods.agent_r.tree_records import tree_from_dict
+from agentkit.prompts import PromptFormat
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.engine import INVALID_REPLY, Task, no_command_answer
 from agentkit.rollout.sampling import Completion
 from agentkit.trajectory import episode_from_dict
-from agentkit.view.trees import tree_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_KWARGS = {"split": "train", "depth": 1, "max_steps": 6}
 TASK = Task("acacia_wood", 0)  # expert: get 4 acacia log, craft 3 acacia wood using 4 acacia log
 WIN = ["get 4 acacia log", "craft 3 acacia wood using 4 acacia log"]
@@ -176,7 +185,7 @@ def test_a_discounted_win_is_worth_less_the_longer_it_took():
     paths = leaf_paths(tree)
     assert [p.nodes[-1] for p in good_paths(paths, alpha=0.3, limit=2)] == [won]
     with pytest.raises(ValueError, match="discount=0"):
-        SearchSettings(discount=0)
+        MCTSConfig(discount=0)
 
 
 def test_a_reply_without_a_command_gets_the_engines_answer_and_never_reaches_the_env():
@@ -193,7 +202,7 @@ def test_search_batches_every_tree_into_one_generate_per_phase():
                                f"Action: {WIN[1]}"])
     trees, failed = build_trees(lambda: make("textcraft", **ENV_KWARGS), [TASK, Task("birch_planks", 1)], 3)
     assert failed == []
-    search = Search(backend, PromptFormat(), SearchSettings(iterations=3, candidates=4, max_depth=3))
+    search = Search(backend, PromptFormat(), MCTSConfig(iterations=3, candidates=4, max_depth=3))
     search.run(trees)
     assert backend.calls[0] == (2, 1)  # the first simulation step of both trees: one call
     assert next(call for call in backend.calls if call[1] == 4) == (2, 4)  # both roots expand in one call
@@ -211,7 +220,7 @@ def test_admissible_search_expands_only_listed_commands(tiny_model_dir):
     from agentkit.rollout.hf_backend import HFBackend
 
     trees, _ = build_trees(lambda: make("textcraft", **ENV_KWARGS), [TASK], 2)
-    settings = SearchSettings(iterations=2, candidates=3, max_depth=2, action_space="admissible")
+    settings = MCTSConfig(iterations=2, candidates=3, max_depth=2, action_space="admissible")
     Search(HFBackend(str(tiny_model_dir), threads=1), PromptFormat(), settings).run(trees)
     for tree in trees:
         assert len(tree.nodes) > 2
@@ -219,7 +228,7 @@ def test_admissible_search_expands_only_listed_commands(tiny_model_dir):
             listed = tree.nodes[node.parent].transition.info["admissible_actions"]
             assert node.action in listed and node.transition.error is None
     with pytest.raises(ValueError, match="action_space='menu'"):
-        SearchSettings(action_space="menu")
+        MCTSConfig(action_space="menu")
 
 
 def test_a_task_whose_env_fails_to_reset_is_reported_not_raised():
@@ -460,10 +469,9 @@ def test_bad_config_is_one_clear_line(tmp_path):
 
 def test_config_takes_the_demo_base_like_bc():
     from agentkit.config import parse_recipe_args
-    from tests.recipe_modules import load_recipe
+    from agentkit.methods.agent_r.config import AgentRConfig
 
-    recipe = load_recipe("agent_r")
-    config = parse_recipe_args(recipe.AgentRConfig, [
+    config = parse_recipe_args(AgentRConfig, [
         "--config", str(ROOT / "recipes" / "configs" / "agent_r_textworld.yaml"), "model=demo", "demo_base.steps=7"])
     assert config.model == "demo" and config.demo_base.steps == 7
     assert config.env.train_kwargs["split"] == "train"

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from agentkit.eval.arithmetic import generate
-from agentkit.preferences import (
+from agentkit.methods.urpo.config import URPOConfig
+from agentkit.methods.urpo.data import on_request, open_request, train_problems, warmup_chats
+from agentkit.methods.urpo.mixing import for_kind, mix_batches, train_rows
+from agentkit.methods.urpo.preferences import (
     Preference,
     PreferenceError,
     arithmetic_preferences,
@@ -20,8 +23,7 @@ from agentkit.preferences import (
     recompute,
     trajectory_preferences,
 )
-from agentkit.reward_models.math_reward import math_reward
-from agentkit.reward_models.referee import (
+from agentkit.methods.urpo.referee import (
     group_rewards,
     kendall_tau,
     make_ranking_reward,
@@ -31,15 +33,15 @@ from agentkit.reward_models.referee import (
     ranking_agreement,
     ranking_prompt,
 )
+from agentkit.reward_models.math_reward import math_reward
+from agentkit.training.run import check_resume
 from agentkit.trajectory import Episode, TrajectoryWriter, Turn
-from tests.recipe_modules import load_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "urpo.py"
 CONFIG = ROOT / "recipes" / "configs" / "urpo_arithmetic.yaml"
 
 
-urpo = load_recipe("urpo")
 
 
 # ---- ranking reward ------------------------------------------------------------------------------------
@@ -254,13 +256,13 @@ def test_disputed_steps_are_each_answers_step_on_the_first_line_that_differs():
 
 
 def test_audit_replies_mark_each_answers_step_and_name_the_right_one_first():
-    config = urpo.URPOConfig()
+    config = URPOConfig()
     config.data.warmup_per_level = 60
     config.warmup.arithmetic = config.warmup.open = config.warmup.scoring = 0
     config.warmup.ranking = 40
     for reply_style in ("audit", "verdict"):
         config.warmup.ranking_reply = reply_style
-        chats = urpo.warmup_chats(config)
+        chats = warmup_chats(config)
         assert len(chats) == 40
         for prompt, reply in ((chat[0]["content"], chat[1]["content"]) for chat in chats):
             *audit, verdict = reply.split("\n")
@@ -299,13 +301,13 @@ def test_trajectory_preferences_pair_wins_with_losses_of_the_same_task(tmp_path,
 
 
 def test_the_warm_start_and_grpo_get_different_train_problems():
-    config = urpo.URPOConfig()
+    config = URPOConfig()
     config.data.levels, config.data.warmup_per_level, config.data.train_per_level = [1, 2], 30, 20
-    warmup, rl = urpo.train_problems(config, "warmup"), urpo.train_problems(config, "rl")
+    warmup, rl = train_problems(config, "warmup"), train_problems(config, "rl")
     assert Counter(r["level"] for r in warmup) == {1: 30, 2: 30}
     assert Counter(r["level"] for r in rl) == {1: 20, 2: 20}
     assert not {r["question"] for r in warmup} & {r["question"] for r in rl}
-    grpo_rows = urpo.train_rows(config)
+    grpo_rows = train_rows(config)
     solved = [r["prompt"][0]["content"].removeprefix("Question: ") for r in grpo_rows if r["kind"] == "verifiable"]
     assert set(solved) <= {r["question"] for r in rl}
     ranked = [row for row in grpo_rows if row["kind"] == "ranking"]
@@ -314,7 +316,7 @@ def test_the_warm_start_and_grpo_get_different_train_problems():
 
 def test_mix_batches_keeps_the_shares_in_every_batch():
     pools = {"verifiable": list(range(10)), "ranking": ["r1", "r2", "r3"], "open": ["o1"]}
-    mixed = urpo.mix_batches(pools, {"verifiable": 0.5, "ranking": 0.25, "open": 0.25}, per_batch=8, batches=5)
+    mixed = mix_batches(pools, {"verifiable": 0.5, "ranking": 0.25, "open": 0.25}, per_batch=8, batches=5)
     assert len(mixed) == 40
     for start in range(0, 40, 8):
         assert Counter(kind for kind, _ in mixed[start : start + 8]) == {"verifiable": 4, "ranking": 2, "open": 2}
@@ -324,13 +326,13 @@ def test_mix_batches_keeps_the_shares_in_every_batch():
 
 
 def test_mix_batches_rounds_by_largest_remainder_and_checks_data():
-    mixed = urpo.mix_batches({"verifiable": [1], "ranking": [2], "open": [3]},
+    mixed = mix_batches({"verifiable": [1], "ranking": [2], "open": [3]},
                              {"verifiable": 0.6, "ranking": 0.3, "open": 0.1}, per_batch=4, batches=1)
     assert Counter(kind for kind, _ in mixed) == {"verifiable": 3, "ranking": 1}  # 2.4, 1.2, 0.4
-    only = urpo.mix_batches({"verifiable": [1]}, {"verifiable": 1.0, "ranking": 0.0, "open": 0.0}, 4, 2)
+    only = mix_batches({"verifiable": [1]}, {"verifiable": 1.0, "ranking": 0.0, "open": 0.0}, 4, 2)
     assert [kind for kind, _ in only] == ["verifiable"] * 8
     with pytest.raises(ValueError, match="'ranking' share is 0.5 but there is no ranking data"):
-        urpo.mix_batches({"verifiable": [1], "ranking": []}, {"verifiable": 0.5, "ranking": 0.5}, 4, 1)
+        mix_batches({"verifiable": [1], "ranking": []}, {"verifiable": 0.5, "ranking": 0.5}, 4, 1)
 
 
 def test_for_kind_scores_only_its_rows():
@@ -340,7 +342,7 @@ def test_for_kind_scores_only_its_rows():
         seen.update(completions=completions, answer=answer, state=kwargs["trainer_state"])
         return [1.0] * len(completions)
 
-    wrapped = urpo.for_kind("verifiable", reward)
+    wrapped = for_kind("verifiable", reward)
     values = wrapped(["a", "b", "c"], kind=["open", "verifiable", "verifiable"], answer=["", "1", "2"],
                      trainer_state="state")
     assert values == [None, 1.0, 1.0]
@@ -352,21 +354,21 @@ def test_config_rejects_bad_mix_and_group_size():
     from agentkit.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="mix"):
-        load_config(urpo.URPOConfig, CONFIG, ["mix.verifiable=-1"])
+        load_config(URPOConfig, CONFIG, ["mix.verifiable=-1"])
     with pytest.raises(ConfigError, match="num_generations=1"):
-        load_config(urpo.URPOConfig, CONFIG, ["grpo.num_generations=1"])
+        load_config(URPOConfig, CONFIG, ["grpo.num_generations=1"])
     with pytest.raises(ConfigError, match="referee.mode"):
-        load_config(urpo.URPOConfig, CONFIG, ["referee.mode=judge"])
+        load_config(URPOConfig, CONFIG, ["referee.mode=judge"])
     with pytest.raises(ConfigError, match="format_bonus=1.5"):
-        load_config(urpo.URPOConfig, CONFIG, ["referee.format_bonus=1.5"])
+        load_config(URPOConfig, CONFIG, ["referee.format_bonus=1.5"])
 
 
 def test_open_requests_and_the_rule_check():
     (row,) = generate(2, 1, split="train")
-    request = urpo.open_request(row["question"], 2)
-    assert urpo.on_request(request, row["question"])
-    assert not urpo.on_request(request, row["question"][:20])
-    assert not urpo.on_request(request.replace(" 2 steps", " 3 steps"), row["question"])
+    request = open_request(row["question"], 2)
+    assert on_request(request, row["question"])
+    assert not on_request(request, row["question"][:20])
+    assert not on_request(request.replace(" 2 steps", " 3 steps"), row["question"])
 
 
 # ---- end to end ----------------------------------------------------------------------------------------
@@ -408,11 +410,24 @@ def test_bad_override_is_one_clear_line(tmp_path):
 def test_a_run_folder_resumes_only_under_its_own_config(tmp_path):
     from agentkit.config import ConfigError, load_config, save_config
 
-    config = load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}"])
+    config = load_config(URPOConfig, CONFIG, [f"output_dir={tmp_path}"])
     save_config(config, tmp_path / "config.yaml")
-    urpo.check_resumable(config, tmp_path)  # no checkpoints yet: anything goes
+    check_resume(config)  # the config the run started with
     (tmp_path / "checkpoints" / "checkpoint-20").mkdir(parents=True)
-    urpo.check_resumable(load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "threads=1"]), tmp_path)
-    longer = load_config(urpo.URPOConfig, CONFIG, [f"output_dir={tmp_path}", "grpo.steps=100"])
-    with pytest.raises(ConfigError, match="grpo.steps=100 \\(the run has 200\\)"):
-        urpo.check_resumable(longer, tmp_path)
+    check_resume(load_config(URPOConfig, CONFIG, [f"output_dir={tmp_path}", "threads=1"]))
+    longer = load_config(URPOConfig, CONFIG, [f"output_dir={tmp_path}", "grpo.steps=100"])
+    with pytest.raises(ConfigError, match="grpo.steps: 200 -> 100"):
+        check_resume(longer)
+
+
+def test_grpo_trl_options_reach_trls_config_and_bad_ones_fail_at_load(tmp_path):
+    from agentkit.config import ConfigError, load_config
+    from agentkit.methods.urpo.training import grpo_args
+
+    config = load_config(URPOConfig, CONFIG, ["grpo.trl.epsilon=0.3"])
+    args = grpo_args(config, tmp_path, cpu=True)
+    assert args.epsilon == 0.3 and args.num_generations == config.grpo.num_generations
+    with pytest.raises(ConfigError, match="grpo.trl.bogus is not an option of TRL's GRPOConfig"):
+        load_config(URPOConfig, CONFIG, ["grpo.trl.bogus=1"])
+    with pytest.raises(ConfigError, match="grpo.trl.beta: agentkit sets it from its own settings"):
+        load_config(URPOConfig, CONFIG, ["grpo.trl.beta=0.1"])

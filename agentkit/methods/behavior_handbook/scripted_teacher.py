@@ -3,7 +3,7 @@
 Metacognitive reuse needs a teacher that writes long reasoning, reflects on it and follows behaviors in
 its prompt; no model of a few million parameters can, and no real one can be downloaded here. This
 scripted teacher (a fake model, named as such everywhere) answers the three prompts of
-`agentkit.behaviors` for `agentkit.eval.arithmetic` problems:
+`agentkit.methods.behavior_handbook.behaviors` for `agentkit.eval.arithmetic` problems:
 
 - solve: a correct, verbose trace (restates the question, explains what each sentence means, checks every
   step by undoing it, restates the count). Each behavior it finds in its prompt removes the verbosity
@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from agentkit.behaviors import EXTRACT_TEMPLATE, REFLECT_TEMPLATE, behavior_lines
 from agentkit.errors import AgentkitError
 from agentkit.eval.arithmetic import compute
+from agentkit.methods.behavior_handbook.behaviors import EXTRACT_TEMPLATE, REFLECT_TEMPLATE, behavior_lines
 from agentkit.rollout.backend import Backend, Messages
 from agentkit.rollout.sampling import Completion, SamplingParams
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agentkit.behaviors import (
+from agentkit.eval.arithmetic import generate
+from agentkit.eval.tasks import get_task
+from agentkit.methods.behavior_handbook.behaviors import (
     BM25Retriever,
     EmbeddingRetriever,
     behavior_lines,
@@ -20,13 +22,11 @@ from agentkit.behaviors import (
     parse_behaviors,
     select_behaviors,
 )
-from agentkit.eval.arithmetic import generate
-from agentkit.eval.tasks import get_task
-from agentkit.handbook import Behavior, Handbook, HandbookError
+from agentkit.methods.behavior_handbook.handbook import Behavior, Handbook, HandbookError
+from agentkit.methods.behavior_handbook.scripted_teacher import BEHAVIORS, ScriptedArithmeticTeacher, solve
 from agentkit.rollout.sampling import SamplingParams
-from agentkit.scripted_teacher import BEHAVIORS, ScriptedArithmeticTeacher, solve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TASK = get_task("arithmetic")
 
 

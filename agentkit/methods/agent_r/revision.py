@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit.mcts import Node, Tree
+from agentkit.methods.agent_r.search import Node, Tree
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.backend import Backend
 from agentkit.rollout.engine import no_command_answer

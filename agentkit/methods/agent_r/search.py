@@ -31,7 +31,7 @@ from agentkit.trajectory import Episode, Turn
 
 
 @dataclass(frozen=True)
-class SearchSettings:
+class MCTSConfig:
     """Args:
     iterations: selection-expansion-simulation-backup cycles per tree.
     exploration: c in UCT's Q + c * sqrt(ln N_parent / n_child).
@@ -318,7 +318,7 @@ class SearchStats:
 class Search:
     """MCTS over many tasks at once with one policy behind a backend."""
 
-    def __init__(self, backend: Backend, prompt_format: PromptFormat, settings: SearchSettings):
+    def __init__(self, backend: Backend, prompt_format: PromptFormat, settings: MCTSConfig):
         self.backend = backend
         self.prompt_format = prompt_format
         self.settings = settings
