@@ -22,7 +22,7 @@ class CheckReport:
 
 def _require(ok: bool, env: TextEnv, message: str) -> None:
     if not ok:
-        raise EnvCheckError(f"{type(env).__name__} ({env.name!r}): {message}")
+        raise EnvCheckError(f"{type(env.unwrapped).__name__} ({env.name!r}): {message}")
 
 
 def _check_info(env: TextEnv, info: Any, where: str) -> None:

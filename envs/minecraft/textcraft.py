@@ -39,7 +39,7 @@ def _normalize(action: str) -> str:
 
 
 class TextCraftEnv(TextEnv):
-    """Craft the goal item. Reward 1 when it is crafted; truncated after `max_steps` actions."""
+    """Craft the goal item. Reward 1 when it is crafted; truncated after `max_steps` actions (by `make()`)."""
 
     name = "textcraft"
 
@@ -64,8 +64,6 @@ class TextCraftEnv(TextEnv):
         self._goal: str | None = None
         self._inventory: Counter[str] = Counter()
         self._admissible: list[str] = []
-        self._steps = 0
-        self._done = False
 
     def task_ids(self) -> list[str]:
         return list(self._goals)
@@ -83,7 +81,7 @@ class TextCraftEnv(TextEnv):
         if task_id not in self._goals:
             raise EnvError(f"task_id {task_id!r} is not a goal of this env (split={self.split!r}, "
                            f"depth={self.depth!r}); see task_ids()")
-        self._goal, self._inventory, self._steps, self._done = task_id, Counter(), 0, False
+        self._goal, self._inventory = task_id, Counter()
         commands, listed = self._listing(task_id)
         # A raw ingredient is listed with each amount a listed recipe takes (`get 4 acacia log` for
         # `craft 3 acacia wood using 4 acacia log`), so the list holds the commands a plan is made of.
@@ -98,24 +96,15 @@ class TextCraftEnv(TextEnv):
         return "\n".join(lines), self._info(won=False)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._goal is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset()")
         if not isinstance(action, str):
             raise EnvError(f"an action must be a str, got {type(action).__name__}")
-        self._steps += 1
         observation, crafted = self._act(_normalize(action))
         won = crafted == self._goal
-        truncated = not won and self._steps >= self.max_steps
-        self._done = won or truncated
         if won:
             observation += f"\nGoal reached: you crafted {display(self._goal)}."
-        return observation, 1.0 if won else 0.0, won, truncated, self._info(won)
+        return observation, 1.0 if won else 0.0, won, False, self._info(won)
 
     def expert_action(self) -> str:
-        if self._goal is None:
-            raise EnvError("call reset() before expert_action()")
         return plan(self.book, self._goal, self._inventory)[0]
 
     def _info(self, won: bool) -> dict:
