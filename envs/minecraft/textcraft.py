@@ -4,9 +4,10 @@ In the spirit of TextCraft (Prasad et al., ADaPT) but implemented here over `rec
 first observation lists the crafting commands of the goal's recipe tree mixed with distractors that use
 the same ingredients, in an order fixed by the seed. Actions: `get N ITEM` (raw items only),
 `craft N ITEM using N ITEM, N ITEM` and `inventory`; the admissible commands are the listed crafting
-commands, `get N ITEM` for each raw ingredient and amount they take, and `inventory`. Crafting may
-apply a recipe several times at once (`craft 8 stick using 4 oak planks`); a tag in a command
-(`2 planks`) accepts any of its items.
+commands, `get N ITEM` for each raw ingredient and amount they take, the commands of the expert's plan
+from the start (which name items, not tags, and may apply a recipe several times at once:
+`craft 8 stick using 4 oak planks`), so an agent choosing among them can play the expert's episode,
+and `inventory`. A tag in a command (`2 planks`) accepts any of its items.
 """
 
 from __future__ import annotations
@@ -84,9 +85,12 @@ class TextCraftEnv(TextEnv):
         self._goal, self._inventory = task_id, Counter()
         commands, listed = self._listing(task_id)
         # A raw ingredient is listed with each amount a listed recipe takes (`get 4 acacia log` for
-        # `craft 3 acacia wood using 4 acacia log`), so the list holds the commands a plan is made of.
+        # `craft 3 acacia wood using 4 acacia log`); the expert's plan from here adds the commands it words
+        # differently (items for tags, several applications at once), so its episode is made of listed ones.
         gets = {(i, n) for r in listed for slot, n in r.inputs for i in slot.items if i in self.book.raw}
-        self._admissible = commands + [f"get {n} {display(i)}" for i, n in sorted(gets)] + ["inventory"]
+        menu = commands + [f"get {n} {display(i)}" for i, n in sorted(gets)]
+        expert = [command for command in plan(self.book, task_id, self._inventory) if command not in menu]
+        self._admissible = menu + list(dict.fromkeys(expert)) + ["inventory"]
         groups = sorted({slot.name: slot for r in listed for slot, _ in r.inputs if slot.is_group}.items())
         lines = ["Crafting commands:", *commands]
         if groups:
