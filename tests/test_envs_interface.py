@@ -7,9 +7,11 @@ import pytest
 from agentkit.cli import main
 from agentkit.envs import EnvCheckError, EnvError, EpisodeLimit, TextEnv, check_env, make, registered
 
+TASKS = ["3", "4", "5"]
+
 
 class CountdownEnv(TextEnv):
-    """Say the numbers from the task's start down to zero; the expert knows the next number.
+    """Say the numbers from the task's start (3, 4 or 5) down to zero; the expert knows the next number.
 
     `flaw` breaks one rule of the env contract on purpose.
     """
@@ -22,13 +24,21 @@ class CountdownEnv(TextEnv):
         self.current = 0
         self.resets = 0
 
+    def task_ids(self):
+        return TASKS + ["ghost"] if self.flaw == "unresettable_task" else TASKS
+
     def reset(self, *, seed=None, options=None):
         self.resets += 1
-        self.current = 3 + (seed or 0) % 3
+        task_id = (options or {}).get("task_id")
+        if task_id is not None and task_id not in TASKS:
+            raise EnvError(f"unknown task_id {task_id!r}")
+        self.current = 3 + (seed or 0) % 3 if task_id is None else int(task_id)
         text = f"Count down from {self.current}."
         if self.flaw == "nondeterministic":
             text += f" (reset {self.resets})"
-        return text, {"won": False, "admissible_actions": [str(n) for n in range(6)]}
+        admissible = [str(n) for n in range(6) if not (self.flaw == "unlisted_expert" and n == self.current - 1)]
+        reported = "3" if self.flaw == "mislabelled_task" else str(self.current)
+        return text, {"won": False, "admissible_actions": admissible, "task_id": reported}
 
     def step(self, action):
         if action.strip() == str(self.current - 1):
@@ -67,6 +77,30 @@ def test_check_env_names_the_broken_rule(flaw, message):
     with pytest.raises(EnvCheckError, match=message) as info:
         check_env(countdown(flaw))
     assert "CountdownEnv ('countdown')" in str(info.value)
+
+
+def test_check_env_refuses_an_expert_action_missing_from_the_admissible_ones():
+    message = r"expert_action\(\) '2' from seed 0 is not among info\['admissible_actions'\]"
+    with pytest.raises(EnvCheckError, match=message):
+        check_env(countdown("unlisted_expert"))
+
+
+def test_check_env_refuses_an_env_that_steps_after_the_end():
+    with pytest.raises(EnvCheckError, match="step\\(\\) after the episode from seed 0 ended was accepted") as info:
+        check_env(CountdownEnv())  # not wrapped: nothing refuses the step
+    assert "CountdownEnv ('countdown')" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("flaw", "message"),
+    [
+        ("unresettable_task", "reset\\(seed=None, options={'task_id': 'ghost'}\\) failed: EnvError: unknown task_id"),
+        ("mislabelled_task", "reset to task_id '4' reported info\\['task_id'\\]='3'"),
+    ],
+)
+def test_check_env_resets_every_listed_task(flaw, message):
+    with pytest.raises(EnvCheckError, match=message):
+        check_env(countdown(flaw))
 
 
 class EchoEnv(TextEnv):
