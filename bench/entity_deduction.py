@@ -12,7 +12,8 @@ import argparse
 import statistics
 import time
 
-from agentkit.envs.entity_deduction import EntityDeductionEnv, KnowledgeBaseJudge
+from agentkit.envs import TextEnv, make
+from agentkit.envs.entity_deduction import KnowledgeBaseJudge
 from agentkit.envs.entity_deduction.expert import ExpertQuestioner, RandomQuestioner
 
 # Questions in the style of LLM guessers, written without looking at the grammar's phrasings: the share the
@@ -54,7 +55,7 @@ NATURAL_QUESTIONS = {
 }
 
 
-def play(env: EntityDeductionEnv, questioner: ExpertQuestioner, task_id: str) -> tuple[bool, int, float, int]:
+def play(env: TextEnv, questioner: ExpertQuestioner, task_id: str) -> tuple[bool, int, float, int]:
     """One game: (won, questions asked, arena score, unmapped questions)."""
     env.reset(options={"task_id": task_id})
     history: list[tuple[str, str]] = []
@@ -74,7 +75,7 @@ def main() -> None:
     print("| list | guesser | games | won | mean questions | mean arena score | unmapped | ms/game |")
     print("|---|---|---|---|---|---|---|---|")
     for entity_list in ("things", "celebrities"):
-        env = EntityDeductionEnv(entity_list, args.split)
+        env = make("entity_deduction", entity_list=entity_list, split=args.split)
         tasks = env.task_ids()
         guessers = [("expert (information gain)", [ExpertQuestioner(env.kb)])]
         guessers.append(("random attribute questions, tracks candidates",

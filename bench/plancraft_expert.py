@@ -15,12 +15,13 @@ import re
 import time
 from collections import defaultdict
 
-from agentkit.envs.minecraft.plancraft import PlancraftEnv, load_examples
+from agentkit.envs import TextEnv, make
+from agentkit.envs.minecraft.plancraft import load_examples
 
 SLOTS = [f"[{row}{col}]" for row in "ABC" for col in "123"] + [f"[I{i}]" for i in range(1, 37)]
 
 
-def expert_episode(env: PlancraftEnv, task_id: str) -> tuple[bool, int, float]:
+def expert_episode(env: TextEnv, task_id: str) -> tuple[bool, int, float]:
     env.reset(options={"task_id": task_id})
     terminated = truncated = False
     steps, seconds, info = 0, 0.0, {"won": False}
@@ -32,7 +33,7 @@ def expert_episode(env: PlancraftEnv, task_id: str) -> tuple[bool, int, float]:
     return info["won"], steps, seconds
 
 
-def random_steps(env: PlancraftEnv, task_id: str, n: int, rng: random.Random) -> tuple[int, float]:
+def random_steps(env: TextEnv, task_id: str, n: int, rng: random.Random) -> tuple[int, float]:
     obs, _ = env.reset(options={"task_id": task_id})
     steps, seconds = 0, 0.0
     for _ in range(n):
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--random-steps", type=int, default=10)
     args = parser.parse_args()
 
-    env = PlancraftEnv(split=args.split)
+    env = make("plancraft", split=args.split)
     rng = random.Random(0)
     rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for example in load_examples(args.split):

@@ -14,12 +14,12 @@ import random
 import time
 from collections import defaultdict
 
+from agentkit.envs import TextEnv, make
 from agentkit.envs.minecraft.recipes import load_recipe_book
-from agentkit.envs.minecraft.textcraft import TextCraftEnv
 
 
 def run_episode(
-    env: TextCraftEnv, goal: str, seed: int, policy: random.Random | None
+    env: TextEnv, goal: str, seed: int, policy: random.Random | None
 ) -> tuple[bool, int, float]:
     """One episode; the expert acts when `policy` is None. Returns (won, steps, seconds choosing + stepping)."""
     _, info = env.reset(seed=seed, options={"task_id": goal})
@@ -44,7 +44,7 @@ def main() -> None:
     for goal in book.goals():
         rows[book.depth.get(goal, "unsolvable")]["goals"] += 1
     for split in ("train", "test"):
-        env = TextCraftEnv(split=split, max_steps=40)
+        env = make("textcraft", split=split, max_steps=40)
         for goal in env.task_ids():
             row = rows[book.depth[goal]]
             row["solvable"] += 1

@@ -18,8 +18,8 @@ import time
 
 from agentkit.benchmarks import result_line
 from agentkit.collect import play_episode
-from agentkit.envs import EnvError
-from agentkit.envs.textworld import GAME_SETS, TextWorldEnv
+from agentkit.envs import EnvError, TextEnv, make
+from agentkit.envs.textworld import GAME_SETS
 from agentkit.envs.textworld.env import start_game
 from agentkit.envs.textworld.games import DEFAULT_CACHE_DIR
 from agentkit.policies import ExpertPolicy, RandomPolicy
@@ -27,7 +27,7 @@ from agentkit.policies import ExpertPolicy, RandomPolicy
 WRAPPER_GOAL = 0.9  # TextWorldEnv steps/s over raw TextWorld's: the wrapper should cost at most 10%
 
 
-def success_rate(env: TextWorldEnv, policy) -> float:
+def success_rate(env: TextEnv, policy) -> float:
     episodes = [play_episode(env, policy, task_id, seed=i) for i, task_id in enumerate(env.task_ids())]
     errors = [e.error for e in episodes if e.error]
     if errors:
@@ -35,7 +35,7 @@ def success_rate(env: TextWorldEnv, policy) -> float:
     return sum(e.success for e in episodes) / len(episodes)
 
 
-def takeover_success(env: TextWorldEnv, random_steps: int = 5, seed: int = 0) -> float:
+def takeover_success(env: TextEnv, random_steps: int = 5, seed: int = 0) -> float:
     """The expert taking over after `random_steps` uniform random commands (DAgger / Agent-R style).
 
     Random commands can lose a game outright (e.g. eating the quest item): those count as failures.
@@ -57,7 +57,7 @@ def takeover_success(env: TextWorldEnv, random_steps: int = 5, seed: int = 0) ->
     return wins / len(env.task_ids())
 
 
-def command_sequences(env: TextWorldEnv, steps: int, seed: int) -> dict[str, list[str]]:
+def command_sequences(env: TextEnv, steps: int, seed: int) -> dict[str, list[str]]:
     """Per game, the random admissible commands of one episode (replayed identically in both loops)."""
     rng = random.Random(seed)
     sequences = {}
@@ -73,7 +73,7 @@ def command_sequences(env: TextWorldEnv, steps: int, seed: int) -> dict[str, lis
     return sequences
 
 
-def raw_seconds(env: TextWorldEnv, task_id: str, commands: list[str]) -> float:
+def raw_seconds(env: TextEnv, task_id: str, commands: list[str]) -> float:
     """TextWorld alone; it loads the game, as the wrapper does when its task changes."""
     started = time.perf_counter()
     game = start_game(env.game(task_id), admissible=True)
@@ -84,7 +84,7 @@ def raw_seconds(env: TextWorldEnv, task_id: str, commands: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def wrapper_seconds(env: TextWorldEnv, task_id: str, commands: list[str]) -> float:
+def wrapper_seconds(env: TextEnv, task_id: str, commands: list[str]) -> float:
     started = time.perf_counter()
     env.reset(options={"task_id": task_id})
     for command in commands:
@@ -92,7 +92,7 @@ def wrapper_seconds(env: TextWorldEnv, task_id: str, commands: list[str]) -> flo
     return time.perf_counter() - started
 
 
-def steps_per_second(env: TextWorldEnv, sequences: dict[str, list[str]], repeats: int) -> tuple[float, float]:
+def steps_per_second(env: TextEnv, sequences: dict[str, list[str]], repeats: int) -> tuple[float, float]:
     """(raw, wrapper) steps/s; game by game side by side, best of `repeats` per game, so load hits both."""
     raw = dict.fromkeys(sequences, float("inf"))
     wrapped = dict.fromkeys(sequences, float("inf"))
@@ -117,13 +117,14 @@ def main() -> None:
     rows = []
     for name in GAME_SETS:
         started = time.perf_counter()
-        env = TextWorldEnv(name, "train", n_games=args.games, cache_dir=args.cache_dir, workers=args.workers,
-                           progress=True)
+        env = make("textworld", game_set=name, split="train", n_games=args.games, cache_dir=args.cache_dir,
+                   workers=args.workers, progress=True)
         generation = time.perf_counter() - started
         expert = success_rate(env, ExpertPolicy())
         floor = success_rate(env, RandomPolicy(seed=0))
         takeover = takeover_success(env)
-        speed_env = TextWorldEnv(name, "train", n_games=args.speed_games, cache_dir=args.cache_dir)
+        speed_env = make("textworld", game_set=name, split="train", n_games=args.speed_games,
+                         cache_dir=args.cache_dir)
         sequences = command_sequences(speed_env, steps=50, seed=0)
         raw, wrapped = steps_per_second(speed_env, sequences, args.repeats)
         generated = f"{generation / args.games:.2f}" if generation > 0.05 * args.games else "cached"

@@ -2,6 +2,7 @@
 
 from agentkit.envs.base import EnvError, TextEnv
 from agentkit.envs.checker import CheckReport, EnvCheckError, check_env
+from agentkit.envs.episode_limit import EpisodeLimit
 from agentkit.envs.registry import EnvSpec, make, register, registered, spec
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "EnvCheckError",
     "EnvError",
     "EnvSpec",
+    "EpisodeLimit",
     "TextEnv",
     "check_env",
     "make",

@@ -19,8 +19,10 @@ class EnvError(AgentkitError):
 class TextEnv(ABC):
     """A multi-turn text environment.
 
-    Subclasses set `name` and `max_steps` (episodes are truncated past it) and implement the four methods.
-    A task is picked by `options={"task_id": ...}` or, without one, deterministically from `seed`.
+    Subclasses set `name` and `max_steps` and implement the four methods; they play the game only:
+    `make()` wraps every env in `EpisodeLimit`, which counts steps, truncates at `max_steps` and refuses
+    steps outside an episode. A task is picked by `options={"task_id": ...}` or, without one,
+    deterministically from `seed`.
     """
 
     name: str = ""
@@ -47,6 +49,11 @@ class TextEnv(ABC):
     def task_ids(self) -> list[str]:
         """The tasks this env instance can reset to (its split); empty when tasks are open-ended."""
         return []
+
+    @property
+    def unwrapped(self) -> TextEnv:
+        """The env itself, under any wrappers (`make()` returns it wrapped in `EpisodeLimit`)."""
+        return self
 
     def close(self) -> None:  # noqa: B027 (a no-op default: most envs hold nothing to release)
         """Release resources; calling it twice is harmless."""

@@ -1,11 +1,15 @@
-"""`check_env`: the contract every env's tests run (types, determinism for a seed, expert wins, close)."""
+"""`check_env`: the contract every env's tests run on the env `make()` returns.
+
+Types, determinism for a seed, the expert wins with admissible actions, a step after the end is refused,
+every task id resets, close twice.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from agentkit.envs.base import TextEnv
+from agentkit.envs.base import EnvError, TextEnv
 
 
 class EnvCheckError(AssertionError):
@@ -20,9 +24,13 @@ class CheckReport:
     mean_expert_return: float
 
 
+def _fail(env: TextEnv, message: str) -> NoReturn:
+    raise EnvCheckError(f"{type(env.unwrapped).__name__} ({env.name!r}): {message}")
+
+
 def _require(ok: bool, env: TextEnv, message: str) -> None:
     if not ok:
-        raise EnvCheckError(f"{type(env).__name__} ({env.name!r}): {message}")
+        _fail(env, message)
 
 
 def _check_info(env: TextEnv, info: Any, where: str) -> None:
@@ -37,18 +45,35 @@ def _check_info(env: TextEnv, info: Any, where: str) -> None:
         )
 
 
+def _check_reset(env: TextEnv, seed: int | None, options: dict | None) -> tuple[str, dict]:
+    where = f"reset(seed={seed!r}, options={options!r})"
+    try:
+        obs, info = env.reset(seed=seed, options=options)
+    except Exception as exc:
+        _fail(env, f"{where} failed: {type(exc).__name__}: {exc}")
+    _require(isinstance(obs, str) and obs.strip() != "", env, f"{where} must return a non-empty str observation")
+    _check_info(env, info, where)
+    return obs, info
+
+
 def _expert_episode(env: TextEnv, seed: int, options: dict | None) -> tuple[list[Any], list[str]]:
-    """Play the expert from `reset(seed)`; returns the transcript (obs, rewards, flags) and the actions."""
-    obs, info = env.reset(seed=seed, options=options)
-    _require(isinstance(obs, str) and obs.strip() != "", env, "reset() must return a non-empty str observation")
-    _check_info(env, info, "reset()")
+    """Play the expert from `reset(seed)`; returns the transcript (obs, rewards, flags) and the actions.
+
+    The expert's actions must be among the admissible ones where the env lists them; that is checked
+    after the win, so an expert that cannot win is reported as such.
+    """
+    obs, info = _check_reset(env, seed, options)
     transcript: list[Any] = [obs]
     actions: list[str] = []
+    unlisted: str | None = None  # the first expert action missing from the admissible actions shown with it
     terminated = truncated = False
     while not (terminated or truncated):
         _require(len(actions) <= env.max_steps, env, f"episode ran past max_steps={env.max_steps}")
         action = env.expert_action()
         _require(isinstance(action, str) and action != "", env, "expert_action() must return a non-empty str")
+        listed = info.get("admissible_actions")
+        if unlisted is None and listed is not None and action not in listed:
+            unlisted = action
         result = env.step(action)
         _require(isinstance(result, tuple) and len(result) == 5, env, "step() must return a 5-tuple")
         obs, reward, terminated, truncated, info = result
@@ -61,7 +86,30 @@ def _expert_episode(env: TextEnv, seed: int, options: dict | None) -> tuple[list
         actions.append(action)
         transcript.append((obs, float(reward), terminated, truncated, info["won"]))
     _require(info["won"] and terminated, env, f"the expert did not win from seed {seed} ({len(actions)} steps)")
+    if unlisted is not None:
+        _fail(env, f"expert_action() {unlisted!r} from seed {seed} is not among info['admissible_actions']")
+    _check_refuses_step(env, actions[-1], seed)
     return transcript, actions
+
+
+def _check_refuses_step(env: TextEnv, action: str, seed: int) -> None:
+    """A step after the episode ended must raise `EnvError`: the episode's outcome is final."""
+    try:
+        env.step(action)
+    except EnvError:
+        return
+    except Exception as exc:
+        _fail(env, f"step() after the episode from seed {seed} ended raised {type(exc).__name__}: {exc}; "
+              "it must raise EnvError")
+    _fail(env, f"step() after the episode from seed {seed} ended was accepted; it must raise EnvError")
+
+
+def _check_task_resets(env: TextEnv) -> None:
+    """Every id `task_ids()` lists resets to an episode of that task."""
+    for task_id in env.task_ids():
+        _, info = _check_reset(env, None, {"task_id": task_id})
+        reported = info.get("task_id", task_id)
+        _require(reported == task_id, env, f"reset to task_id {task_id!r} reported info['task_id']={reported!r}")
 
 
 def check_env(env: TextEnv, seeds: tuple[int, ...] = (0, 1), options: dict | None = None) -> CheckReport:
@@ -76,6 +124,7 @@ def check_env(env: TextEnv, seeds: tuple[int, ...] = (0, 1), options: dict | Non
         _require(again == transcript, env, f"two resets with seed {seed} gave different episodes (not deterministic)")
         steps.append(len(actions))
         returns.append(sum(step[1] for step in transcript[1:]))
+    _check_task_resets(env)
     env.close()
     env.close()
     return CheckReport(env.name, len(seeds), sum(steps) / len(steps), sum(returns) / len(returns))

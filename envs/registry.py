@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentkit.envs.base import EnvError, TextEnv
+from agentkit.envs.episode_limit import EpisodeLimit
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,15 @@ def spec(name: str) -> EnvSpec:
     return _REGISTRY[name]
 
 
-def make(name: str, **kwargs: Any) -> TextEnv:
-    """Build a registered env by name, or any env class by `"module:attr"`; kwargs go to its constructor."""
+def make(name: str, **kwargs: Any) -> EpisodeLimit:
+    """Build a registered env by name, or any env class by `"module:attr"`; kwargs go to its constructor.
+
+    The env comes wrapped in `EpisodeLimit`, which owns step counting, truncation and the reset/step order.
+    """
+    return EpisodeLimit(_construct(name, kwargs))
+
+
+def _construct(name: str, kwargs: dict[str, Any]) -> TextEnv:
     if ":" in name and name not in _REGISTRY:
         module_name, attr = name.split(":")
         return getattr(importlib.import_module(module_name), attr)(**kwargs)

@@ -238,13 +238,13 @@ def test_every_expert_question_is_answerable_consistently_for_every_entity(entit
 
 @pytest.mark.parametrize("entity_list", LISTS)
 def test_check_env(entity_list):
-    report = check_env(EntityDeductionEnv(entity_list, "test"), seeds=(0, 1))
+    report = check_env(make("entity_deduction", entity_list=entity_list, split="test"), seeds=(0, 1))
     assert report.mean_expert_return > 0.7
 
 
 @pytest.mark.parametrize("entity_list", LISTS)
 def test_expert_solves_at_least_95_percent_of_test_entities_within_20_questions(entity_list):
-    env = EntityDeductionEnv(entity_list, "test")
+    env = make("entity_deduction", entity_list=entity_list, split="test")
     wins = 0
     for task_id in env.task_ids():
         env.reset(options={"task_id": task_id})
@@ -261,7 +261,7 @@ def test_expert_solves_at_least_95_percent_of_test_entities_within_20_questions(
 
 
 def test_expert_takes_over_a_game_started_by_someone_else():
-    env = EntityDeductionEnv("things", "test")
+    env = make("entity_deduction", entity_list="things", split="test")
     env.reset(options={"task_id": "Violin" if "Violin" in env.task_ids() else "Guitar"})
     for question in ("Is it purple?", "Is it alive?", "Is it a musical instrument?"):
         env.step(question)
@@ -273,7 +273,7 @@ def test_expert_takes_over_a_game_started_by_someone_else():
 
 
 def test_expert_decision_explains_its_question():
-    env = EntityDeductionEnv("things", "test")
+    env = make("entity_deduction", entity_list="things", split="test")
     env.reset(options={"task_id": "Sloth"})
     question, thought = env.expert_decision()
     assert question == env.expert_action()

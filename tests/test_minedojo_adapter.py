@@ -16,7 +16,6 @@ from agentkit.envs.minecraft.minedojo import (
     CAMERA_NOOP,
     FUNCTIONAL,
     ActionParseError,
-    MineDojoEnv,
     admissible_actions,
     parse_action,
     render_observation,
@@ -161,7 +160,7 @@ def test_admissible_actions_follow_minedojo_masks():
 
 def test_env_loop_over_the_fake_simulator():
     sim = FakeMineDojoSimulator()
-    env = MineDojoEnv("fake_craft_stick", simulator=sim, craft_items=FAKE_CRAFT_ITEMS, max_steps=5)
+    env = make("minedojo", task_id="fake_craft_stick", simulator=sim, craft_items=FAKE_CRAFT_ITEMS, max_steps=5)
     obs, info = env.reset(seed=0)
     assert obs.startswith("Task: craft a stick\nPosition:") and info["won"] is False
     obs, reward, terminated, truncated, info = env.step("jump dance")
@@ -179,7 +178,8 @@ def test_env_loop_over_the_fake_simulator():
 
 
 def test_env_truncates_at_max_steps():
-    env = MineDojoEnv("fake", simulator=FakeMineDojoSimulator(), craft_items=FAKE_CRAFT_ITEMS, max_steps=2)
+    env = make("minedojo", task_id="fake", simulator=FakeMineDojoSimulator(), craft_items=FAKE_CRAFT_ITEMS,
+               max_steps=2)
     env.reset()
     assert env.step("attack")[3] is False
     assert env.step("attack")[2:4] == (False, True)

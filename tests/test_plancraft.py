@@ -8,15 +8,15 @@ import pytest
 
 pytest.importorskip("plancraft", reason="plancraft is not installed (pip install 'agentkit[minecraft]')")
 
-from agentkit.envs import EnvError, check_env, make  # noqa: E402
+from agentkit.envs import EnvError, TextEnv, check_env, make  # noqa: E402
 from agentkit.envs.minecraft.plancraft import PlancraftEnv, load_examples  # noqa: E402
 
 IMPOSSIBLE_ID = "VAL0016"
 
 
 @pytest.fixture(scope="module")
-def env() -> PlancraftEnv:
-    return PlancraftEnv(split="val")
+def env() -> TextEnv:
+    return make("plancraft", split="val")
 
 
 def test_check_env_on_val(env):
@@ -73,7 +73,7 @@ def test_a_wrong_impossible_ends_the_episode_without_reward(env):
 
 
 def test_truncation_at_max_steps():
-    short = PlancraftEnv(split="val.small", max_steps=2)
+    short = make("plancraft", split="val.small", max_steps=2)
     short.reset(seed=0)
     assert short.step("move: from [I1] to [I2] with quantity 1")[3] is False
     assert short.step("move: from [I1] to [I2] with quantity 1")[2:4] == (False, True)
@@ -86,4 +86,4 @@ def test_bad_arguments_and_registry():
         PlancraftEnv(max_steps=0)
     with pytest.raises(EnvError, match="task_id 'nope'"):
         PlancraftEnv(split="val.small").reset(options={"task_id": "nope"})
-    assert isinstance(make("plancraft", split="val.small"), PlancraftEnv)
+    assert isinstance(make("plancraft", split="val.small").unwrapped, PlancraftEnv)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit.envs import EnvError, check_env, make
+from agentkit.envs import EnvError, TextEnv, check_env, make
 from agentkit.envs.minecraft.planner import Unsolvable, plan
 from agentkit.envs.minecraft.recipes import RecipeDataError, display, load_recipe_book
 from agentkit.envs.minecraft.textcraft import TextCraftEnv, split_of
@@ -110,7 +110,7 @@ def test_a_small_recipe_directory_loads(tmp_path: Path):
 def test_expert_solves_every_solvable_goal_of_every_depth(book):
     depths_seen = set()
     for split in ("train", "test"):
-        env = TextCraftEnv(split=split)
+        env = make("textcraft", split=split)
         for goal in env.task_ids():
             env.reset(seed=0, options={"task_id": goal})
             terminated = truncated = False
@@ -137,13 +137,13 @@ def test_expert_reuses_leftovers_and_replans_from_the_inventory(book):
 
 @pytest.mark.parametrize("kwargs", [{}, {"split": "test"}, {"depth": 3}, {"depth": 4, "n_distractors": 0}])
 def test_check_env(kwargs):
-    report = check_env(TextCraftEnv(**kwargs), seeds=(0, 1, 7))
+    report = check_env(make("textcraft", **kwargs), seeds=(0, 1, 7))
     assert report.mean_expert_return == 1.0
 
 
 def test_registry_builds_it():
     env = make("textcraft", split="test")
-    assert isinstance(env, TextCraftEnv) and env.name == "textcraft"
+    assert isinstance(env.unwrapped, TextCraftEnv) and env.name == "textcraft"
 
 
 def test_splits_partition_the_solvable_goals(book):
@@ -173,7 +173,7 @@ def test_bad_arguments_name_the_field(kwargs, message):
 
 
 def test_unknown_task_and_misuse_raise_env_error():
-    env = TextCraftEnv()
+    env = make("textcraft")
     with pytest.raises(EnvError, match="call reset"):
         env.step("inventory")
     with pytest.raises(EnvError, match="task_id 'dirt'"):
@@ -215,8 +215,8 @@ def test_observation_does_not_depend_on_the_hash_seed():
 
 
 @pytest.fixture
-def table_env() -> TextCraftEnv:
-    env = TextCraftEnv(max_steps=12)
+def table_env() -> TextEnv:
+    env = make("textcraft", max_steps=12)
     env.reset(seed=0, options={"task_id": "crafting_table"})
     return env
 
@@ -257,7 +257,7 @@ def test_bad_actions_get_a_helpful_observation(table_env, action, observation):
 
 
 def test_and_separates_ingredients_unless_it_is_part_of_a_name():
-    env = TextCraftEnv(split=split_of("flint_and_steel"))
+    env = make("textcraft", split=split_of("flint_and_steel"))
     env.reset(options={"task_id": "flint_and_steel"})
     assert "Unknown item 'iron ingot and 1 flint'" in env.step("get 1 iron ingot and 1 flint")[0]
     env.step("get 1 iron ingot")

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from agentkit.collect import collect, play_episode
-from agentkit.envs import EnvError, check_env, make
+from agentkit.envs import EnvError, TextEnv, check_env, make
 from agentkit.envs.textworld import GAME_SETS, TextWorldEnv, games
 from agentkit.envs.textworld.env import META_REPLY, clean_observation, normalize_action
 from agentkit.envs.textworld.expert import instruction_start, objective_sentences, walkthrough_step
@@ -20,7 +20,7 @@ from agentkit.trajectory import Turn, read_episodes
 
 @pytest.fixture(scope="session")
 def custom_env(textworld_cache):
-    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache)
+    env = make("textworld", game_set="custom", split="train", n_games=3, cache_dir=textworld_cache)
     yield env
     env.close()
 
@@ -33,8 +33,8 @@ def test_check_env_passes_and_expert_wins_on_every_game_set(game_set, textworld_
 
 
 def test_test_hard_split_is_harder_and_disjoint(textworld_cache):
-    train = TextWorldEnv("custom", "train", n_games=1, cache_dir=textworld_cache)
-    hard = TextWorldEnv("custom", "test_hard", n_games=1, cache_dir=textworld_cache)
+    train = make("textworld", game_set="custom", split="train", n_games=1, cache_dir=textworld_cache)
+    hard = make("textworld", game_set="custom", split="test_hard", n_games=1, cache_dir=textworld_cache)
     (train_game,) = (train.game(t) for t in train.task_ids())
     (hard_game,) = (hard.game(t) for t in hard.task_ids())
     assert hard_game.params["world_size"] > train_game.params["world_size"]
@@ -131,7 +131,7 @@ def test_expert_takes_over_after_random_play(custom_env):
 
 
 def test_step_limit_truncates(textworld_cache):
-    env = TextWorldEnv("custom", n_games=1, cache_dir=textworld_cache, max_steps=2)
+    env = make("textworld", game_set="custom", n_games=1, cache_dir=textworld_cache, max_steps=2)
     env.reset(seed=0)
     assert env.step("look")[2:4] == (False, False)
     assert env.step("look")[2:4] == (False, True)
@@ -231,7 +231,7 @@ def test_random_policy_is_reproducible_per_episode(custom_env):
 
 def test_missing_game_file_fails_only_its_episode(custom_env, textworld_cache, tmp_path):
     shutil.copytree(textworld_cache, tmp_path / "cache")  # broken copies, the session's cache stays intact
-    env = TextWorldEnv("custom", n_games=3, cache_dir=tmp_path / "cache")
+    env = make("textworld", game_set="custom", n_games=3, cache_dir=tmp_path / "cache")
     env.game(env.task_ids()[1]).path.unlink()
     episodes = [play_episode(env, ExpertPolicy(), task_id, seed=0) for task_id in env.task_ids()]
     assert [e.success for e in episodes] == [True, False, True]
@@ -267,7 +267,7 @@ def test_expert_thought_is_the_quest_sub_goal_and_follows_the_agent_off_the_walk
     assert thought.split(". Left: ")[1].startswith(action)  # the planner's plan, from where the agent is
 
 
-def walkthrough_thoughts(env: TextWorldEnv, walkthrough: tuple[str, ...]) -> list[str]:
+def walkthrough_thoughts(env: TextEnv, walkthrough: tuple[str, ...]) -> list[str]:
     """Play the walkthrough, checking the expert names each command; its thought at every step."""
     thoughts = []
     for command in walkthrough:
@@ -279,7 +279,7 @@ def walkthrough_thoughts(env: TextWorldEnv, walkthrough: tuple[str, ...]) -> lis
 
 
 def test_a_short_expert_thought_names_the_next_commands_and_the_end(textworld_cache):
-    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought_steps=2)
+    env = make("textworld", game_set="custom", split="train", n_games=3, cache_dir=textworld_cache, thought_steps=2)
     try:
         _, info = env.reset(seed=0)
         walkthrough = env.game(info["task_id"]).walkthrough
@@ -323,7 +323,8 @@ def test_a_plan_resumes_the_walkthrough_at_the_first_step_it_ends_with():
 
 
 def test_an_instruction_thought_is_the_objectives_sentence_for_the_current_step(textworld_cache):
-    env = TextWorldEnv("custom", "train", n_games=3, cache_dir=textworld_cache, thought="instruction")
+    env = make("textworld", game_set="custom", split="train", n_games=3, cache_dir=textworld_cache,
+               thought="instruction")
     try:
         observation, info = env.reset(seed=0)
         walkthrough = env.game(info["task_id"]).walkthrough

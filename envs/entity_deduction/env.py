@@ -60,7 +60,6 @@ class EntityDeductionEnv(TextEnv):
         self._entity: Entity | None = None
         self._history: list[tuple[str, str]] = []
         self._unmapped = 0
-        self._done = True
 
     def _make_judge(self, judge: str | Judge, options: dict[str, Any]) -> Judge:
         if judge == "kb":
@@ -88,7 +87,7 @@ class EntityDeductionEnv(TextEnv):
         else:
             rng = random.Random(seed) if seed is not None else self._rng
             self._entity = self._tasks[rng.randrange(len(self._tasks))]
-        self._history, self._unmapped, self._done = [], 0, False
+        self._history, self._unmapped = [], 0
         kind = KINDS[self.entity_list]
         observation = RULES.format(kind=kind, example=EXAMPLES[self.entity_list], turns=self.max_steps)
         return observation, self._info(answer=None)
@@ -106,8 +105,6 @@ class EntityDeductionEnv(TextEnv):
         }
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._entity is None or self._done:
-            raise EnvError("step() called before reset() or after the episode ended")
         question = last_question(str(action))
         judgement = self.judge.judge(self._entity, question)
         if not judgement.mapped:
@@ -115,20 +112,14 @@ class EntityDeductionEnv(TextEnv):
         self._history.append((question, judgement.answer))
         turns = len(self._history)
         won = judgement.answer == BINGO
-        truncated = not won and turns >= self.max_steps
-        self._done = won or truncated
         reward = arena_score(turns) if won else 0.0
-        extra = {"score": reward} if self._done else {}
-        return judgement.answer, reward, won, truncated, self._info(judgement.answer, **extra)
+        # The game's final score is reported once the game is decided: on a win or on its last question.
+        extra = {"score": reward} if won or turns >= self.max_steps else {}
+        return judgement.answer, reward, won, False, self._info(judgement.answer, **extra)
 
     def expert_action(self) -> str:
         return self.expert_decision()[0]
 
     def expert_decision(self) -> tuple[str, str]:
         """The expert's next question and its reasoning ("37 candidates fit...; this splits them 18/19")."""
-        if self._entity is None:
-            raise EnvError("expert_action() called before reset()")
         return self._expert.decide(self._history)
-
-    def close(self) -> None:
-        self._done = True

@@ -222,8 +222,6 @@ class MineDojoEnv(TextEnv):
                 simulator = minedojo.make(task_id=task_id, image_size=image_size, world_seed=world_seed)
         self._sim, self._craft_items = simulator, list(craft_items)
         self._obs: Mapping[str, Any] | None = None
-        self._steps = 0
-        self._done = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         task = (options or {}).get("task_id", self.task_id)
@@ -231,27 +229,18 @@ class MineDojoEnv(TextEnv):
             raise EnvError(f"this MineDojoEnv runs task {self.task_id!r}; make a new env for {task!r}")
         if seed is not None and hasattr(self._sim, "seed"):
             self._sim.seed(seed)
-        self._obs, self._steps, self._done = self._sim.reset(), 0, False
+        self._obs = self._sim.reset()
         prompt = getattr(self._sim, "task_prompt", None) or self.task_id
         return f"Task: {prompt}\n{render_observation(self._obs, self.voxel_origin)}", self._info(False)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._obs is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset()")
-        self._steps += 1
         try:
             vector = parse_action(action, np.asarray(self._obs["inventory"]["name"]).reshape(-1), self._craft_items)
         except ActionParseError as exc:
-            truncated = self._steps >= self.max_steps
-            self._done = truncated
-            return str(exc), 0.0, False, truncated, self._info(False)
+            return str(exc), 0.0, False, False, self._info(False)
         self._obs, reward, done, sim_info = self._sim.step(np.array(vector))
         won = bool(sim_info.get("success", False))
-        truncated = not done and self._steps >= self.max_steps
-        self._done = bool(done) or truncated
-        return render_observation(self._obs, self.voxel_origin), float(reward), bool(done), truncated, self._info(won)
+        return render_observation(self._obs, self.voxel_origin), float(reward), bool(done), False, self._info(won)
 
     def expert_action(self) -> str:
         raise EnvError("MineDojo ships no oracle, so env 'minedojo' has no expert; use 'textcraft' for demonstrations")

@@ -47,7 +47,7 @@ class PlancraftEnv(TextEnv):
     """Craft the target by moving items on a 3x3 grid (or `smelt`, or declare `impossible`).
 
     Reward 1 when the target reaches an inventory slot, or when `impossible` is declared on an impossible
-    example; a wrong `impossible` ends the episode with 0. Truncated after `max_steps` actions.
+    example; a wrong `impossible` ends the episode with 0. Truncated after `max_steps` actions (by `make()`).
     """
 
     name = "plancraft"
@@ -63,8 +63,6 @@ class PlancraftEnv(TextEnv):
         self._instructions = self._pc.prompts.get_system_prompt(self._handlers)["content"]
         self._grid = self._pc.env.PlancraftEnvironment(resolution="low")
         self._example: Any = None
-        self._steps = 0
-        self._done = False
         self._plan: list[str] = []
 
     def task_ids(self) -> list[str]:
@@ -79,15 +77,10 @@ class PlancraftEnv(TextEnv):
             raise EnvError(f"task_id {task_id!r} is not in plancraft split {self.split!r}; see task_ids()")
         self._example = self._examples[task_id]
         self._grid.reset(copy.deepcopy(self._example.slotted_inventory))
-        self._steps, self._done, self._plan = 0, False, []
+        self._plan = []
         return f"{self._instructions}\n\n{self._state_text()}", self._info(won=False)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._example is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset()")
-        self._steps += 1
         if self._plan and self._plan[0] == action:
             self._plan.pop(0)
         else:
@@ -109,14 +102,10 @@ class PlancraftEnv(TextEnv):
             won = terminated = any(item["type"] == self._example.target and slot != 0
                                    for slot, item in self._grid.state.items())
             observation = self._state_text()
-        truncated = not terminated and self._steps >= self.max_steps
-        self._done = terminated or truncated
-        return observation, 1.0 if won else 0.0, terminated, truncated, self._info(won)
+        return observation, 1.0 if won else 0.0, terminated, False, self._info(won)
 
     def expert_action(self) -> str:
         """The next step of plancraft's optimal planner, replanned whenever the agent left its plan."""
-        if self._example is None:
-            raise EnvError("call reset() before expert_action()")
         if not self._plan:
             observation = {"inventory": copy.deepcopy(self._grid.state), "target": self._example.target}
             subplans, _ = self._pc.planner.get_subplans(observation)

@@ -4,9 +4,10 @@ In the spirit of TextCraft (Prasad et al., ADaPT) but implemented here over `rec
 first observation lists the crafting commands of the goal's recipe tree mixed with distractors that use
 the same ingredients, in an order fixed by the seed. Actions: `get N ITEM` (raw items only),
 `craft N ITEM using N ITEM, N ITEM` and `inventory`; the admissible commands are the listed crafting
-commands, `get N ITEM` for each raw ingredient and amount they take, and `inventory`. Crafting may
-apply a recipe several times at once (`craft 8 stick using 4 oak planks`); a tag in a command
-(`2 planks`) accepts any of its items.
+commands, `get N ITEM` for each raw ingredient and amount they take, the commands of the expert's plan
+from the start (which name items, not tags, and may apply a recipe several times at once:
+`craft 8 stick using 4 oak planks`), so an agent choosing among them can play the expert's episode,
+and `inventory`. A tag in a command (`2 planks`) accepts any of its items.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _normalize(action: str) -> str:
 
 
 class TextCraftEnv(TextEnv):
-    """Craft the goal item. Reward 1 when it is crafted; truncated after `max_steps` actions."""
+    """Craft the goal item. Reward 1 when it is crafted; truncated after `max_steps` actions (by `make()`)."""
 
     name = "textcraft"
 
@@ -64,8 +65,6 @@ class TextCraftEnv(TextEnv):
         self._goal: str | None = None
         self._inventory: Counter[str] = Counter()
         self._admissible: list[str] = []
-        self._steps = 0
-        self._done = False
 
     def task_ids(self) -> list[str]:
         return list(self._goals)
@@ -83,12 +82,15 @@ class TextCraftEnv(TextEnv):
         if task_id not in self._goals:
             raise EnvError(f"task_id {task_id!r} is not a goal of this env (split={self.split!r}, "
                            f"depth={self.depth!r}); see task_ids()")
-        self._goal, self._inventory, self._steps, self._done = task_id, Counter(), 0, False
+        self._goal, self._inventory = task_id, Counter()
         commands, listed = self._listing(task_id)
         # A raw ingredient is listed with each amount a listed recipe takes (`get 4 acacia log` for
-        # `craft 3 acacia wood using 4 acacia log`), so the list holds the commands a plan is made of.
+        # `craft 3 acacia wood using 4 acacia log`); the expert's plan from here adds the commands it words
+        # differently (items for tags, several applications at once), so its episode is made of listed ones.
         gets = {(i, n) for r in listed for slot, n in r.inputs for i in slot.items if i in self.book.raw}
-        self._admissible = commands + [f"get {n} {display(i)}" for i, n in sorted(gets)] + ["inventory"]
+        menu = commands + [f"get {n} {display(i)}" for i, n in sorted(gets)]
+        expert = [command for command in plan(self.book, task_id, self._inventory) if command not in menu]
+        self._admissible = menu + list(dict.fromkeys(expert)) + ["inventory"]
         groups = sorted({slot.name: slot for r in listed for slot, _ in r.inputs if slot.is_group}.items())
         lines = ["Crafting commands:", *commands]
         if groups:
@@ -98,24 +100,15 @@ class TextCraftEnv(TextEnv):
         return "\n".join(lines), self._info(won=False)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._goal is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset()")
         if not isinstance(action, str):
             raise EnvError(f"an action must be a str, got {type(action).__name__}")
-        self._steps += 1
         observation, crafted = self._act(_normalize(action))
         won = crafted == self._goal
-        truncated = not won and self._steps >= self.max_steps
-        self._done = won or truncated
         if won:
             observation += f"\nGoal reached: you crafted {display(self._goal)}."
-        return observation, 1.0 if won else 0.0, won, truncated, self._info(won)
+        return observation, 1.0 if won else 0.0, won, False, self._info(won)
 
     def expert_action(self) -> str:
-        if self._goal is None:
-            raise EnvError("call reset() before expert_action()")
         return plan(self.book, self._goal, self._inventory)[0]
 
     def _info(self, won: bool) -> dict:

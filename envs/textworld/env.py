@@ -57,7 +57,7 @@ class TextWorldEnv(TextEnv):
         split: train, valid, test or test_hard (harder parameters).
         n_games: how many games the split holds (generated on first use, then cached).
         cache_dir: where generated games are cached.
-        max_steps: episodes are truncated after this many actions.
+        max_steps: episodes are truncated after this many actions (by `make()`'s `EpisodeLimit`).
         admissible_actions: put the game's admissible commands in `info` (costs about half the speed).
         generation_seed: draw a fresh set of games from this seed instead of the split's fixed seeds.
         workers: processes used to generate missing games.
@@ -108,9 +108,8 @@ class TextWorldEnv(TextEnv):
         self._state: Any = None  # its last GameState
         self._expert: Expert | None = None
         self._commands: list[str] = []  # commands sent to the game this episode (the expert replays them)
-        self._steps = 0
+        self._moves = 0  # actions this episode, meta-commands included (info["moves"])
         self._score = 0.0
-        self._done = True
         self._next_task = 0
 
     def task_ids(self) -> list[str]:
@@ -122,7 +121,6 @@ class TextWorldEnv(TextEnv):
         return self._games[task_id]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        self._done = True  # until this reset succeeds
         task_ids = self.task_ids()
         if options and options.get("task_id") is not None:
             game = self.game(options["task_id"])
@@ -140,7 +138,7 @@ class TextWorldEnv(TextEnv):
             raise EnvError(f"cannot start game {game.path}: {type(exc).__name__}: {exc}") from exc
         self._state = state
         self._commands = []
-        self._steps = 0
+        self._moves = 0
         objective = state["objective"].strip()
         self._expert = Expert(
             game,
@@ -151,7 +149,6 @@ class TextWorldEnv(TextEnv):
             objective,
         )
         self._score = float(state["score"])
-        self._done = False
         observation = clean_observation(state.feedback)
         if objective and objective not in observation:
             observation = f"{objective}\n\n{observation}"
@@ -161,8 +158,6 @@ class TextWorldEnv(TextEnv):
         return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        if self._done:
-            raise EnvError("the episode is over (or never started): call reset() first")
         if not isinstance(action, str):
             raise EnvError(f"action must be a str, got {type(action).__name__}")
         command = normalize_action(action)
@@ -173,21 +168,17 @@ class TextWorldEnv(TextEnv):
             observation = clean_observation(state.feedback)
             self._commands.append(command)
         self._state = state
-        self._steps += 1
+        self._moves += 1
         score = float(state["score"])
         reward, self._score = score - self._score, score
         terminated = bool(state["won"] or state["lost"])
-        truncated = not terminated and self._steps >= self.max_steps
-        self._done = terminated or truncated
-        return observation, reward, terminated, truncated, self._info(state)
+        return observation, reward, terminated, False, self._info(state)
 
     def expert_action(self) -> str:
         return self.expert_decision()[0]
 
     def expert_decision(self) -> tuple[str, str]:
         """The expert's command and its sub-goal from the quest (see `Expert.next_decision`)."""
-        if self._expert is None or self._done:
-            raise EnvError("expert_action() needs a running episode: call reset() first")
         return self._expert.next_decision()
 
     def _info(self, state: Any) -> dict[str, Any]:
@@ -196,7 +187,7 @@ class TextWorldEnv(TextEnv):
             "lost": bool(state["lost"]),
             "score": float(state["score"]),
             "max_score": float(state["max_score"]),
-            "moves": self._steps,
+            "moves": self._moves,
             "task_id": self._game.game_id,
         }
         if self.admissible_actions:
@@ -224,4 +215,3 @@ class TextWorldEnv(TextEnv):
 
     def close(self) -> None:
         self._close_game()
-        self._done = True

@@ -96,7 +96,7 @@ class Expert:
             return list(walkthrough[done:])
         plan = self._plan()
         if not plan:
-            raise EnvError(f"{self.game.game_id}: no winning plan from this state (the game is lost)")
+            raise EnvError(f"{self.game.game_id}: no winning plan from this state (the game is won or lost)")
         return plan
 
     def next_decision(self) -> tuple[str, str]:
