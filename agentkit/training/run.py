@@ -120,20 +120,14 @@ def start_model(config: RecipeConfig, build: Callable[[], str | Path]) -> str:
     """The model a recipe starts from (`config.model`), one rule for every recipe.
 
     `warm_start`: the recipe's warm start, made by `build()` once and cached by content (older configs
-    call it `demo` or `warmup`); `preset:NAME`: a random-init tiny model built once in `config.cache_dir`;
-    anything else is a local folder or hub name, returned as is."""
-    model, cache_dir, seed = config.model, config.cache_dir, config.seed
-    if model == WARM_START or model in OLD_WARM_START_NAMES:
+    call it `demo` or `warmup`); a catalogue name (`smollm2-135m`, see `agentkit models`) or `preset:NAME`
+    is built once in `config.cache_dir` (`agentkit.models.resolve_model`); anything else is a local folder
+    or hub name, returned as is."""
+    if config.model == WARM_START or config.model in OLD_WARM_START_NAMES:
         return str(build())
-    if not model.startswith("preset:"):
-        return model
-    from agentkit.models import make_tiny_model
+    from agentkit.models import resolve_model
 
-    preset = model.split(":", 1)[1]
-    folder = Path(cache_dir) / "models" / f"{preset}-seed{seed}"
-    if not (folder / "config.json").is_file():
-        make_tiny_model(folder, preset=preset, seed=seed)
-    return str(folder)
+    return resolve_model(config.model, config.cache_dir, config.seed)
 
 
 # ---------------------------------------------------------------- report
