@@ -155,3 +155,19 @@ def test_trl_options_reach_trls_config_beside_the_cpu_safe_defaults(tmp_path):
     args = sft_args(config.train, tmp_path)
     assert (args.neftune_noise_alpha, args.max_grad_norm) == (5, 0.5)
     assert args.bf16 is False and args.gradient_checkpointing is False  # agentkit's CPU-safe settings stay
+
+
+def test_adapters_on_the_last_layers_only_leave_the_lower_layers_frozen_and_untouched(tiny_model_dir):
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agentkit.training.sft import AdapterConfig, peft_config
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    total = base.config.num_hidden_layers
+    model = get_peft_model(base, peft_config(AdapterConfig(layers=1), tiny_model_dir))
+    adapted = {int(name.split(".layers.")[1].split(".")[0]) for name, _ in model.named_parameters() if "lora_" in name}
+    assert adapted == {total - 1}
+    assert all(not p.requires_grad for name, p in model.named_parameters() if "lora_" not in name)
+    with pytest.raises(ValueError, match="layers=0"):
+        AdapterConfig(layers=0)

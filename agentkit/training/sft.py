@@ -10,7 +10,9 @@ from typing import Any
 
 @dataclass
 class AdapterConfig:
-    """`full_finetune=True` trains every weight instead of an adapter."""
+    """`full_finetune=True` trains every weight instead of an adapter. `layers`: adapters on the model's last
+    N transformer layers only (None: all); the backward pass then stops at the lowest adapted layer, so a
+    step costs far less on a CPU, and the top layers are where a pretrained model's behaviour is steered."""
 
     r: int = 16
     alpha: int = 32
@@ -19,6 +21,13 @@ class AdapterConfig:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     full_finetune: bool = False
+    layers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise ValueError(f"r={self.r!r} must be >= 1")
+        if self.layers is not None and self.layers < 1:
+            raise ValueError(f"layers={self.layers!r} must be None or >= 1")
 
     def output_folder(self, parent: str | Path) -> Path:
         """Where training writes its result: `model/` for a full fine-tune, `adapter/` for LoRA."""
@@ -63,16 +72,29 @@ class TrainConfig:
                 raise ValueError(str(exc) if str(exc).startswith("trl.") else f"trl: {exc}") from exc
 
 
-def peft_config(lora: AdapterConfig):
+def peft_config(lora: AdapterConfig, model: Any = None):
+    """PEFT's LoraConfig for `lora` (None for a full fine-tune). `model` (a folder, hub name or loaded model)
+    gives the layer count when `lora.layers` adapts only the last layers."""
     from peft import LoraConfig
 
     if lora.full_finetune:
         return None
+    layers = None
+    if lora.layers is not None:
+        from transformers import AutoConfig, PretrainedConfig
+
+        if model is None:
+            raise ValueError("lora.layers needs the model to count its layers")
+        config = getattr(model, "config", None)
+        config = config if isinstance(config, PretrainedConfig) else AutoConfig.from_pretrained(str(model))
+        total = config.num_hidden_layers
+        layers = list(range(max(0, total - lora.layers), total))
     return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=list(lora.target_modules),
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
 
@@ -233,7 +255,7 @@ def train_on_episodes(
         trainer_class = _weighted_trainer_class()
         overrides["remove_unused_columns"] = False  # keep `loss_weights` for the collator
     policy: Any = model
-    peft = peft_config(lora)
+    peft = peft_config(lora, model)
     if init_adapter is not None:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM

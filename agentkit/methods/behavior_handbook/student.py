@@ -68,7 +68,7 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
         args=sft_args(config.train, checkpoints, use_cpu=cpu),
         train_dataset=datasets.Dataset.from_dict(rows),
         processing_class=tokenizer,
-        peft_config=peft_config(config.lora),
+        peft_config=peft_config(config.lora, model),
     )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))

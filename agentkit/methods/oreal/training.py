@@ -58,7 +58,7 @@ def build_module(config: OrealConfig, model_path: str):
 
     torch.manual_seed(config.seed)  # every rank starts from the same adapter and head
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    policy = get_peft_model(base, peft_config(config.lora))
+    policy = get_peft_model(base, peft_config(config.lora, base))
     head = TokenRewardHead(base.config.hidden_size) if config.loss.token_rm else None
     return PolicyWithTokenReward(policy, head)
 

@@ -69,7 +69,7 @@ def train(config: URPOConfig, model_path: str, run_dir: Path, cpu: bool):
         args=grpo_args(config, checkpoints, cpu),
         train_dataset=Dataset.from_list(train_rows(config)),
         processing_class=tokenizer,
-        peft_config=peft_config(config.lora),
+        peft_config=peft_config(config.lora, model_path),
     )
     if settings.mode == "self":
         referee.model = trainer.model
