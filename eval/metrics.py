@@ -88,7 +88,7 @@ def summarize(
     if "mean_completion_tokens" in metrics:
         counted = [item.tokens for item in items if item.tokens is not None]
         summary["mean_completion_tokens"] = (
-            _mean([_mean(tokens) for tokens in counted]) if len(counted) == len(items) else None
+            _mean([_mean(tokens) for tokens in counted if tokens]) if len(counted) == len(items) else None
         )
     groups = sorted({item.group for item in items if item.group is not None})
     if groups:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import torch
 
 from agentkit.config import ConfigError, parse_recipe_args, print_report, run_recipe, save_config
+from agentkit.training.checkpoints import complete_checkpoints, last_checkpoint, mark_complete
 from agentkit.training.sft import LoraSettings
 from agentkit.training.warmup import WarmStartSettings
 
@@ -357,9 +358,8 @@ def evaluate_policy(model: str, adapter: str | None, settings: EvalSettings, sty
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """Complete step checkpoints, oldest first (a checkpoint is complete once its progress.json exists)."""
-    folders = [p for p in (run_dir / "checkpoints").glob("step-*") if (p / "progress.json").is_file()]
-    return sorted(folders, key=lambda p: int(p.name.split("-")[1]))
+    """Complete step checkpoints, oldest first."""
+    return complete_checkpoints(run_dir / "checkpoints", "step")
 
 
 def save_checkpoint(accelerator, module, run_dir: Path, step: int, history: list[dict], limit: int) -> Path:
@@ -375,6 +375,7 @@ def save_checkpoint(accelerator, module, run_dir: Path, step: int, history: list
         partial = folder / "progress.json.partial"
         partial.write_text(json.dumps({"step": step, "history": history}))
         partial.replace(folder / "progress.json")
+        mark_complete(folder)
         for old in checkpoint_dirs(run_dir)[:-limit]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
@@ -492,13 +493,13 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
     accelerator.register_for_checkpointing(scheduler)
     history: list[dict[str, Any]] = []
     keep = config.optim.save_total_limit
-    done = checkpoint_dirs(run_dir)
-    if done:
-        accelerator.load_state(str(done[-1]))
-        progress = json.loads((done[-1] / "progress.json").read_text())
+    resume = last_checkpoint(run_dir / "checkpoints", "step")
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        progress = json.loads((resume / "progress.json").read_text())
         history = progress["history"]
-        adapter = done[-1] / "adapter"
-        accelerator.print(f"resumed from {done[-1]} (step {progress['step']})")
+        adapter = resume / "adapter"
+        accelerator.print(f"resumed from {resume} (step {progress['step']})")
     else:
         adapter = save_checkpoint(accelerator, module, run_dir, 0, history, keep) / "adapter"
     problems = training_problems(config)

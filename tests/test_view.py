@@ -134,7 +134,7 @@ def test_a_file_that_is_not_utf8_gives_an_error_row_and_the_other_pages_still_wo
     (run_dir / "broken.jsonl").write_bytes(b"\xff\xfe{\n")
     site = Site(RunFolder(run_dir))
     html = _html(site, "episodes.html")
-    assert "invalid line: broken.jsonl: not UTF-8 text (invalid start byte); reading stopped" in html
+    assert "invalid line: broken.jsonl:1: not UTF-8 text (byte 0xff at column 1)" in html
     assert "broken.jsonl" in _html(site, "index.html")
 
 
