@@ -84,11 +84,15 @@ def task_ids_of(env_name: str, env_kwargs: dict[str, Any]) -> list[str]:
         env.close()
 
 
-def recorded_tasks(path: str | os.PathLike[str]) -> set[tuple[str, int | None]]:
-    """The (task id, seed) of every valid episode line of `path` (empty when there is no file)."""
+def recorded_tasks(path: str | os.PathLike[str], agent: str) -> set[tuple[str, int | None]]:
+    """The (task id, seed) of every valid episode line of `path` that `agent` played (none without a file)."""
     if not Path(path).is_file():
         return set()
-    return {(item.task_id, item.seed) for item in scan_episodes(path) if isinstance(item, Episode)}
+    return {
+        (item.task_id, item.seed)
+        for item in scan_episodes(path)
+        if isinstance(item, Episode) and item.meta.get("agent") == agent
+    }
 
 
 def _is_recorded(task: Task, recorded: set[tuple[str, int | None]]) -> bool:
@@ -117,8 +121,8 @@ def collect(
     Episode i plays task `task_ids()[i % n]` (or, for envs without task ids, the task of seed `seed + i`)
     with reset seed `seed + i`, `num_envs` at a time. With `step_timeout` each env runs in a child process
     and any call past the timeout kills it and fails only that episode; `None` runs envs in this process.
-    `resume` skips the (task, seed) pairs `out_path` already holds (a re-run after a kill finishes the
-    rest); without it they are played again, counted in the summary's `duplicated`.
+    `resume` skips the (task, seed) pairs `out_path` already holds from this agent (a re-run after a kill
+    finishes the rest); without it they are played again, counted in the summary's `duplicated`.
     """
     for name, value in (("episodes", episodes), ("num_envs", num_envs)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -126,10 +130,10 @@ def collect(
     env_kwargs = dict(env_kwargs or {})
     task_ids = task_ids_of(env_name, env_kwargs)
     planned = [Task(task_ids[i % len(task_ids)] if task_ids else None, seed + i) for i in range(episodes)]
-    recorded = recorded_tasks(out_path)
+    agent = _as_agent(policy)
+    recorded = recorded_tasks(out_path, agent.name)
     tasks = [task for task in planned if not (resume and _is_recorded(task, recorded))]
     repeated = sum(_is_recorded(task, recorded) for task in tasks)
-    agent = _as_agent(policy)
     with TrajectoryWriter(out_path) as writer:
         done, _ = rollout(
             partial(build_env, env_name, env_kwargs, step_timeout),

@@ -51,6 +51,8 @@ class BCConfig:
 
     def __post_init__(self) -> None:
         check_noise(self.demo_noise, "demo_noise")
+        if self.demos is not None and not Path(self.demos).is_file():
+            raise ValueError(f"demos={self.demos!r} is not a file")
 
 
 def train(

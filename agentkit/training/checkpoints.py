@@ -8,6 +8,7 @@ trainer overwrites when it reaches that step again.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -68,10 +69,37 @@ def completion_callback() -> Any:
     return MarkCheckpointComplete()
 
 
+def _finished(trainer: Any, checkpoint: Path) -> bool:
+    """Whether `checkpoint` is the last one of the run `trainer` is set up for."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    planned = trainer.args.max_steps if trainer.args.max_steps > 0 else state.get("max_steps", 0)
+    return 0 < planned <= state["global_step"]
+
+
+def _restore_finished(trainer: Any, checkpoint: Path) -> Any:
+    """The trainer's weights and state as `checkpoint` left them, and the train output the run gave."""
+    from transformers import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    mean = sum(losses) / len(losses) if losses else float("nan")
+    return TrainOutput(trainer.state.global_step, mean, {})
+
+
 def train_resumably(trainer: Any) -> tuple[Any, Path | None]:
     """`trainer.train()` resumed from the newest complete checkpoint in its output folder, its own
     checkpoints marked complete as they are written; returns (the train output, the checkpoint resumed
-    from or None)."""
+    from or None).
+
+    A run killed after its last checkpoint is not trained further: transformers, resumed from a final
+    step that ends mid-epoch, would train one step past it. (Sharded DeepSpeed and FSDP weights load only
+    inside `train`, so those runs resume through it.)
+    """
     trainer.add_callback(completion_callback())
     resume = last_checkpoint(trainer.args.output_dir)
+    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    if resume is not None and not sharded and _finished(trainer, resume):
+        return _restore_finished(trainer, resume), resume
     return trainer.train(resume_from_checkpoint=str(resume) if resume else None), resume
