@@ -133,6 +133,19 @@ def test_play_command_fails_when_no_episode_could_be_played(textworld_cache, tmp
     assert len(read_episodes(tmp_path / "failed.jsonl")[0]) == 2  # the failures are still recorded
 
 
+def test_eval_bench_against_a_server_too_slow_reports_failed_completions(silent_server, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    argv = ["eval", "bench", "--task", "arithmetic", "--backend", "openai", "--endpoint", silent_server, "--model",
+            "m", "--limit", "2", "--timeout", "1", "--retries", "0", "--concurrency", "2", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "2 of 2 items have a failed completion (no text, graded as wrong): record 0, record 1" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed_completions"] == 2 and summary["mean_completion_tokens"] is None
+
+
 @pytest.mark.slow
 def test_a_server_that_cannot_start_fails_with_its_log(tmp_path):
     broken = VLLMServer(str(tmp_path / "no-such-model"), env=server_environment(), startup_timeout=300)

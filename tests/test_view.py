@@ -365,6 +365,18 @@ def test_server_refuses_paths_outside_the_run(server, path: str):
     assert b"TOP SECRET" not in body and b"root:" not in body
 
 
+def test_files_under_checkpoints_are_neither_listed_nor_served(run_dir: Path):
+    checkpoint = run_dir / "checkpoints" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "optimizer.pt").write_bytes(b"optimizer state")
+    (checkpoint / "report.md").write_text("a checkpoint's own file")
+    site = Site(RunFolder(run_dir))
+    assert not any("checkpoints" in path for path in site.export_paths())
+    for path in ("files/checkpoints/checkpoint-2/optimizer.pt", "files/checkpoints/checkpoint-2/report.md"):
+        assert site.render(path).status == 404, path
+    assert site.render("files/report.md").status == 200
+
+
 def test_server_is_local_read_only_and_sends_a_content_security_policy(server):
     assert server.server_address[0] == "127.0.0.1"
     status, body, response = _get(server, "/files/loss.png")
