@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from agentkit.config import ConfigError, load_config
-from agentkit.training.sft import scheduler_names
 from tests.recipe_modules import load_recipe
 
 bc = load_recipe("bc")
@@ -40,6 +39,8 @@ def test_epochs_need_not_be_positive_when_max_steps_bounds_the_run():
 
 
 def test_every_scheduler_transformers_knows_is_accepted():
+    from agentkit.training.sft import scheduler_names
+
     for name in scheduler_names():
         assert load_config(bc.BCConfig, None, [f"train.lr_scheduler={name}"]).train.lr_scheduler == name
 

@@ -138,6 +138,14 @@ def test_a_file_that_is_not_utf8_gives_an_error_row_and_the_other_pages_still_wo
     assert "broken.jsonl" in _html(site, "index.html")
 
 
+def test_the_readable_episodes_of_a_file_with_a_bad_byte_are_all_shown(run_dir: Path):
+    good = [_episode(f"hall-{i}", ["look"], True).to_json().encode() for i in range(2)]
+    (run_dir / "mixed.jsonl").write_bytes(good[0] + b"\n" + b'{"task_id": "caf\xe9"}\n' + good[1] + b"\n")
+    records = RunFolder(run_dir).records("mixed.jsonl")
+    assert [(r.line, r.episode.task_id if r.episode else r.error) for r in records] == [
+        (1, "hall-0"), (2, "mixed.jsonl:2: not UTF-8 text (byte 0xe9 at column 17)"), (3, "hall-1")]  # fmt: skip
+
+
 def test_model_output_is_escaped_everywhere(run_dir: Path):
     site = Site(RunFolder(run_dir))
     for path in ("episode/eval_bc.jsonl/2.html", "index.html", "episodes.html"):
