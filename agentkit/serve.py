@@ -251,15 +251,8 @@ def play(
     finally:
         probe.close()
     tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, i) for i in range(episodes)]
-    backend = OpenAIBackend(
-        model,
-        base_url=base_url,
-        api_key=api_key,
-        timeout=timeout,
-        max_retries=max_retries,
-        concurrency=concurrency,
-        token_ids=token_ids,
-    )
+    backend = OpenAIBackend(model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                            concurrency=concurrency, token_ids=token_ids)  # fmt: skip
     backend.adapter = served_adapter(base_url, model, api_key, timeout)
     writer = TrajectoryWriter(out) if out is not None else None
     try:

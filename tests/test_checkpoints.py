@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from agentkit.training.checkpoints import COMPLETE_MARKER, complete_checkpoints, last_checkpoint, mark_complete
 from agentkit.trajectory import write_episodes
+from tests.processes import communicate_or_kill
 
 ROOT = Path(__file__).resolve().parents[1]
 SFT_RUN = ROOT / "tests" / "sft_run.py"
@@ -96,15 +97,9 @@ def _start(tiny_model_dir: Path, demos: Path, run_dir: Path, *extra: str) -> sub
                             start_new_session=True)  # fmt: skip
 
 
-def _finish(process: subprocess.Popen) -> str:
-    try:
-        _, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        _, stderr = process.communicate()
-        pytest.fail(f"the training run did not finish in 300 s:\n{stderr[-3000:]}")
+def _finish(process: subprocess.Popen) -> None:
+    _, stderr = communicate_or_kill(process, 300, "the training run")
     assert process.returncode == 0, stderr[-3000:]
-    return stderr
 
 
 def _kill(process: subprocess.Popen) -> None:

@@ -137,8 +137,8 @@ def test_eval_bench_against_a_server_too_slow_reports_failed_completions(silent_
     import json
 
     out = tmp_path / "out"
-    argv = ["eval", "bench", "--task", "arithmetic", "--backend", "openai", "--endpoint", silent_server, "--model",
-            "m", "--limit", "2", "--timeout", "1", "--retries", "0", "--concurrency", "2", "--out", str(out)]  # fmt: skip
+    argv = ["eval", "bench", "--task", "arithmetic", "--backend", "openai", "--endpoint", silent_server, "--model", "m"]
+    argv += ["--limit", "2", "--timeout", "1", "--retries", "0", "--concurrency", "2", "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "2 of 2 items have a failed completion (no text, graded as wrong): record 0, record 1" in err
