@@ -152,11 +152,19 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         seed=args.seed or 0,
         step_timeout=args.step_timeout,
         num_envs=args.num_envs,
+        resume=args.resume,
     )
+    skipped = f" ({summary.skipped} already there, skipped)" if summary.skipped else ""
     print(
         f"{summary.episodes} episodes, success {summary.success_rate:.1%}, {summary.errors} failed; "
-        f"appended to {summary.path}"
+        f"appended to {summary.path}{skipped}"
     )
+    if summary.duplicated:
+        print(
+            f"warning: {summary.duplicated} of these episodes (task, seed) were already in {summary.path} and are "
+            "now there twice; --resume skips the ones a file holds",
+            file=sys.stderr,
+        )
 
 
 def _cmd_play(args: argparse.Namespace) -> None:
@@ -175,6 +183,8 @@ def _cmd_play(args: argparse.Namespace) -> None:
         sampling=sampling,
         out=args.out,
         timeout=args.timeout,
+        max_retries=args.retries,
+        concurrency=args.concurrency,
         token_ids=not args.no_token_ids,
         progress=args.out is not None,
     )
@@ -187,6 +197,9 @@ def _cmd_play(args: argparse.Namespace) -> None:
         + (f"; wrote {args.out}" if args.out else ""),
         file=sys.stderr,
     )
+    if stats.errors == stats.episodes:
+        first = next(episode.error for episode in episodes if episode.error)
+        raise AgentkitError(f"no episode could be played: all {stats.errors} failed; the first with {first}")
 
 
 def _cmd_eval_bench(args: argparse.Namespace) -> None:
@@ -206,6 +219,15 @@ def _cmd_eval_bench(args: argparse.Namespace) -> None:
         summary = grade_records(args.task, records, out, split=args.split)
     print(format_summary(summary))
     print(f"per-item results: {summary['results']}")
+    failed = summary["failed_items"]
+    if failed:
+        shown = ", ".join(failed[:10]) + (", ..." if len(failed) > 10 else "")
+        message = (
+            f"{len(failed)} of {summary['items']} items have a failed completion (no text, graded as wrong): {shown}"
+        )
+        if not args.allow_failures:
+            raise AgentkitError(f"{message}; --allow-failures accepts them")
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _cmd_eval_agent(args: argparse.Namespace) -> None:
@@ -327,8 +349,49 @@ def _prompt_format(args: argparse.Namespace) -> PromptFormat:
 
 def _backend_options(args: argparse.Namespace) -> dict:
     if args.backend == "openai":
-        return {"base_url": args.endpoint}
+        return {
+            "base_url": args.endpoint,
+            "timeout": args.timeout,
+            "concurrency": args.concurrency,
+            "max_retries": args.retries,
+        }
     return {}
+
+
+def _positive(kind: type[int] | type[float], low: float) -> Callable[[str], int | float]:
+    """An argparse type for numbers >= `low`, so a bad count is one usage line, not a traceback later."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}"
+            ) from None
+        if not value >= low:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
+        return value
+
+    return parse
+
+
+COUNT = _positive(int, 1)
+RETRIES = _positive(int, 0)
+SECONDS = _positive(float, 0.001)
+
+
+def _port(text: str) -> int:
+    value = _positive(int, 0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a TCP port, 0-65535")
+    return value
+
+
+def _add_server_arguments(sub: argparse.ArgumentParser) -> None:
+    """How a command talks to an OpenAI-compatible server: the same options wherever it does."""
+    sub.add_argument("--timeout", type=SECONDS, default=60.0, help="seconds per request attempt")
+    sub.add_argument("--retries", type=RETRIES, default=3, help="attempts after the first failed one")
+    sub.add_argument("--concurrency", type=COUNT, default=16, help="requests in flight at once")
 
 
 def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -> None:
@@ -345,6 +408,7 @@ def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -
         sub.add_argument("--adapter", help="a PEFT LoRA adapter folder (hf and vllm backends)")
     sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
     sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
+    _add_server_arguments(sub)
     sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="where vLLM keeps its compile cache")
 
 
@@ -382,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a PEFT LoRA adapter folder under NAME (repeatable)",
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--max-lora-rank", type=int, default=16)
     serve.add_argument("--max-model-len", type=int, default=2048)
     serve.add_argument("--dtype", default="float32", help="float32 on CPU; auto on GPUs")
@@ -395,8 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--env", required=True, help="a registered env (see `agentkit envs`)")
     play.add_argument("--endpoint", required=True, help="the server's /v1 URL, e.g. http://127.0.0.1:8000/v1")
     play.add_argument("--model", required=True, help="served model name (an adapter name samples with it)")
-    play.add_argument("--episodes", type=int, default=8)
-    play.add_argument("--num-envs", type=int, default=8, help="episodes played at once")
+    play.add_argument("--episodes", type=COUNT, default=8)
+    play.add_argument("--num-envs", type=COUNT, default=8, help="episodes played at once")
     play.add_argument(
         "--env-arg",
         action="append",
@@ -405,9 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="env constructor argument, VALUE parsed as JSON when it can be (repeatable)",
     )
     play.add_argument("--temperature", type=float, default=0.0)
-    play.add_argument("--max-tokens", type=int, default=64)
+    play.add_argument("--max-tokens", type=COUNT, default=64)
     play.add_argument("--seed", type=int)
-    play.add_argument("--timeout", type=float, default=60.0, help="seconds per request attempt")
+    _add_server_arguments(play)
     play.add_argument("--out", help="append the episodes to this JSONL file (default: print them)")
     play.add_argument(
         "--no-token-ids",
@@ -420,14 +484,17 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--split", help="the env's task split (train, valid, test, ...)")
     collect.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="more env arguments")
     collect.add_argument("--policy", default="expert", choices=["expert", "random", "model"])
-    collect.add_argument("--episodes", type=int, default=10)
+    collect.add_argument("--episodes", type=COUNT, default=10)
     collect.add_argument("--out", required=True, help="append the episodes to this JSONL file")
+    collect.add_argument(
+        "--resume", action="store_true", help="skip the (task, seed) episodes --out already holds (after a kill)"
+    )
     collect.add_argument("--seed", type=int, help="generate a fresh task set from this seed (TextWorld)")
-    collect.add_argument("--num-envs", type=int, default=4, help="episodes played at once")
-    collect.add_argument("--step-timeout", type=float, default=60.0, help="seconds an env call may take")
+    collect.add_argument("--num-envs", type=COUNT, default=4, help="episodes played at once")
+    collect.add_argument("--step-timeout", type=SECONDS, default=60.0, help="seconds an env call may take")
     _add_prompt_arguments(collect)
     collect.add_argument("--temperature", type=float, default=0.0)
-    collect.add_argument("--max-tokens", type=int, default=48)
+    collect.add_argument("--max-tokens", type=COUNT, default=48)
     _add_model_arguments(collect)
 
     evaluate = command("eval", lambda args: None, "evaluate models: reasoning benchmarks")
@@ -438,8 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--predictions", help="JSONL of completions made elsewhere (question + completion)")
     _add_model_arguments(bench)
     bench.add_argument("--split", help="the task split (default: the task's own)")
-    bench.add_argument("--limit", type=int, help="the first N items only")
+    bench.add_argument("--limit", type=COUNT, help="the first N items only")
     bench.add_argument("--out", help="output folder (default runs/eval-TASK)")
+    bench.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 even when some items got no completion (failed requests; graded as wrong)",
+    )
     agent_eval = evals.add_parser(
         "agent",
         help="success rates of agents on an env's held-out tasks",
@@ -452,11 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(agent_eval, adapters=True)
     agent_eval.add_argument("--no-base", action="store_true", help="skip the base model without adapter")
     agent_eval.add_argument("--baseline", action="append", default=[], choices=["random", "expert"])
-    agent_eval.add_argument("--episodes", type=int, help="episodes per agent (default: one per task)")
-    agent_eval.add_argument("--num-envs", type=int, default=8)
-    agent_eval.add_argument("--step-timeout", type=float, default=60.0)
+    agent_eval.add_argument("--episodes", type=COUNT, help="episodes per agent (default: one per task)")
+    agent_eval.add_argument("--num-envs", type=COUNT, default=8)
+    agent_eval.add_argument("--step-timeout", type=SECONDS, default=60.0)
     _add_prompt_arguments(agent_eval)
-    agent_eval.add_argument("--max-tokens", type=int, default=48)
+    agent_eval.add_argument("--max-tokens", type=COUNT, default=48)
     agent_eval.add_argument(
         "--action-space",
         choices=ACTION_SPACES,
@@ -479,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     view = command("view", _cmd_view, "browse a run's trajectories, search trees and curves in a web page")
     view.add_argument("path", metavar="RUN", help="a run folder or one trajectory .jsonl file")
     view.add_argument("compare", nargs="?", help="a second run folder, shown side by side")
-    view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
+    view.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
     view.add_argument("--export", metavar="DIR", help="write static HTML pages instead of serving")
     return parser
 

@@ -7,6 +7,7 @@ lists the valid keys, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -58,6 +59,8 @@ def _check_value(key: str, value: Any, hint: Any) -> Any:
         return _build(hint, value, f"{key}.")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{key}={value!r} must be a number")
     if hint in (int, float, str, bool) and (
         not isinstance(value, hint) or (hint is not bool and isinstance(value, bool))
     ):
@@ -72,7 +75,7 @@ def _build(cls: type[T], values: Any, prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]!r}; valid keys: {', '.join(sorted(fields))}")
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; valid keys: {', '.join(sorted(fields))}")
     kwargs = {name: _check_value(f"{prefix}{name}", value, hints[name]) for name, value in values.items()}
     missing = [
         name
@@ -80,7 +83,7 @@ def _build(cls: type[T], values: Any, prefix: str = "") -> T:
         if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"missing config key {prefix}{missing[0]!r}")
+        raise ConfigError(f"missing config key {prefix + missing[0]!r}")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:  # a dataclass's own __post_init__ validation

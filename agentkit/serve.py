@@ -224,6 +224,7 @@ def play(
     api_key: str = "EMPTY",
     timeout: float = 60.0,
     max_retries: int = 3,
+    concurrency: int = 16,
     token_ids: bool = True,
     progress: bool = False,
     **prompt_kwargs: Any,
@@ -232,8 +233,9 @@ def play(
 
     Tasks are the env's task ids in order (cycled), seeded by position. Episodes are streamed to `out`
     (JSONL) when given. A server that is down or too slow fails the affected episodes with the reason,
-    after the client's retries. `token_ids=False` for servers other than vLLM, which may reject the
-    request field that asks for them. Returns the episodes and the engine's `RolloutStats`.
+    after the client's `max_retries` (at most `concurrency` requests in flight). `token_ids=False` for
+    servers other than vLLM, which may reject the request field that asks for them. Returns the episodes
+    and the engine's `RolloutStats`.
     """
     from agentkit.envs import make
     from agentkit.prompts import PromptFormat
@@ -249,9 +251,8 @@ def play(
     finally:
         probe.close()
     tasks = [Task(task_ids[i % len(task_ids)] if task_ids else None, i) for i in range(episodes)]
-    backend = OpenAIBackend(
-        model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, token_ids=token_ids
-    )
+    backend = OpenAIBackend(model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                            concurrency=concurrency, token_ids=token_ids)  # fmt: skip
     backend.adapter = served_adapter(base_url, model, api_key, timeout)
     writer = TrajectoryWriter(out) if out is not None else None
     try:

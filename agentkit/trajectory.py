@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agentkit.errors import AgentkitError
-from agentkit.jsonl import json_lines
+from agentkit.jsonl import json_lines, open_for_append
 
 ROLES = ("system", "user", "assistant")
 
@@ -121,12 +121,12 @@ def episode_from_dict(record: Any, where: str = "episode") -> Episode:
 
 
 class TrajectoryWriter:
-    """Appends episodes to a JSONL file, flushed and synced per episode so a killed run loses nothing."""
+    """Appends episodes to a JSONL file, flushed and synced per episode so a killed run loses nothing (a line
+    such a kill cut off is set aside on opening: see `open_for_append`)."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = self.path.open("a", encoding="utf-8")
+        self._file: TextIO | None = open_for_append(self.path)
 
     def write(self, episode: Episode) -> None:
         if self._file is None:

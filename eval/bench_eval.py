@@ -7,6 +7,8 @@ A predictions file is JSONL, one item (record) a line: `question` and either `co
 generation that failed) or `completions` (a list, for pass@k and maj@k). The reference answer comes from
 the line's own answer field when it has one, else from the task's data, matched by question text. Other
 fields are kept. `completion_tokens` (an int, or one int per completion) gives completion lengths.
+A null completion is graded as wrong, left out of the mean length, and counted in the summary's
+`failed_completions`, with its item's location in `failed_items`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from agentkit.errors import AgentkitError
 from agentkit.eval.metrics import ItemResult, summarize
 from agentkit.eval.tasks import Task, TaskError, get_task
+from agentkit.jsonl import json_lines
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -35,18 +38,13 @@ def _normalize(question: str) -> str:
 
 def _read_predictions(path: Path, limit: int | None) -> list[tuple[str, Any]]:
     """(where, decoded record) per non-blank line, up to `limit` records."""
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if limit is not None and len(records) >= limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                records.append((where, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise PredictionsError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    records: list[tuple[str, Any]] = []
+    for where, record, error in json_lines(path):
+        if limit is not None and len(records) >= limit:
+            break
+        if error is not None:
+            raise PredictionsError(f"{where}: {error}")
+        records.append((where, record))
     return records
 
 
@@ -145,7 +143,8 @@ def _grade(
     for where, record in located:
         _check_record(record, where)
     docs_by_question: dict[str, dict[str, Any]] | None = None
-    rows, items = [], []
+    rows, items, failed = [], [], []
+    failed_completions = 0
     for where, record in located:
         doc = record
         if task.fields.answer not in record:
@@ -166,12 +165,20 @@ def _grade(
         extracted = [answer for answer, _ in graded]
         correct = [ok for _, ok in graded]
         group = record.get(task.group_by, doc.get(task.group_by)) if task.group_by else None
-        items.append(ItemResult(reference, extracted, correct, _token_counts(record, completions, where, count_tokens),
-                                None if group is None else str(group)))
+        counts = _token_counts(record, completions, where, count_tokens)
+        if None in completions:
+            failed.append(where)
+            failed_completions += completions.count(None)
+            # A failed request generated nothing: its length is unknown, not zero.
+            counts = counts and [n for n, c in zip(counts, completions, strict=True) if c is not None]
+        items.append(ItemResult(reference, extracted, correct, counts, None if group is None else str(group)))
         single = "completion" in record
         rows.append({**record, "reference": reference, "extracted": extracted[0] if single else extracted,
                      "correct": correct[0] if single else correct})
     summary = {"task": task.name, "split": split or task.split, **summarize(items, task.metrics, task.equivalent)}
+    # Failed generations (null completions) are graded as wrong but counted apart, so that a timeout is
+    # never mistaken for a wrong answer.
+    summary.update(failed_completions=failed_completions, failed_items=failed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path, summary_path = out_dir / RESULTS_FILE, out_dir / SUMMARY_FILE
@@ -196,7 +203,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines += [f"| {key}[{group}] | {share:.4f} |" for group, share in value.items()]
         elif isinstance(value, float):
             lines.append(f"| {key} | {value:.4f} |")
-        elif key not in ("predictions", "results"):
+        elif key not in ("predictions", "results", "failed_items"):
             lines.append(f"| {key} | {value} |")
     return "\n".join(lines)
 

@@ -87,9 +87,8 @@ def summarize(
         )
     if "mean_completion_tokens" in metrics:
         counted = [item.tokens for item in items if item.tokens is not None]
-        summary["mean_completion_tokens"] = (
-            _mean([_mean(tokens) for tokens in counted]) if len(counted) == len(items) else None
-        )
+        lengths = [_mean(tokens) for tokens in counted if tokens]  # an item whose requests all failed has none
+        summary["mean_completion_tokens"] = _mean(lengths) if lengths and len(counted) == len(items) else None
     groups = sorted({item.group for item in items if item.group is not None})
     if groups:
         summary["accuracy_by_group"] = {

@@ -88,6 +88,106 @@ def test_collect_writes_expert_and_random_episodes(textworld_cache, tmp_path, ca
     assert sorted(e.task_id for e in episodes[:3]) == sorted(e.task_id for e in episodes[3:])
 
 
+def _collect_argv(textworld_cache, out, *extra: str) -> list[str]:
+    return ["collect", "--env", "textworld", "--game-set", "custom", "--split", "train", "--env-arg", "n_games=3",
+            "--env-arg", f"cache_dir={textworld_cache}", "--out", str(out), *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--episodes", "0"], "argument --episodes: '0' must be >= 1"),
+        (["--episodes", "-1"], "argument --episodes: '-1' must be >= 1"),
+        (["--num-envs", "0"], "argument --num-envs: '0' must be >= 1"),
+        (["--episodes", "two"], "argument --episodes: 'two' is not an integer"),
+    ],
+)
+def test_collect_refuses_bad_counts_in_one_line_before_writing(textworld_cache, tmp_path, capsys, extra, message):
+    out = tmp_path / "demos.jsonl"
+    with pytest.raises(SystemExit) as exit_:
+        main(_collect_argv(textworld_cache, out, *extra))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("field", ["episodes", "num_envs"])
+def test_collect_refuses_bad_counts_before_opening_its_file(tmp_path, field):
+    from agentkit.collect import collect
+    from agentkit.errors import AgentkitError
+    from agentkit.policies import make_policy
+
+    out = tmp_path / "demos.jsonl"
+    counts = {"episodes": 2, "num_envs": 1, field: 0}
+    with pytest.raises(AgentkitError, match=rf"^{field}=0 must be an int >= 1$"):
+        collect("textworld", {}, make_policy("expert"), counts["episodes"], out, num_envs=counts["num_envs"])
+    assert not out.exists()
+
+
+def test_collect_resume_finishes_a_killed_run_without_duplicates(textworld_cache, tmp_path, capsys):
+    from agentkit.trajectory import read_episodes
+
+    out = tmp_path / "demos.jsonl"
+    assert main(_collect_argv(textworld_cache, out, "--episodes", "3")) == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:2]) + lines[2][:40])  # killed while writing the third episode
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="cut off"):
+        assert main(_collect_argv(textworld_cache, out, "--episodes", "3", "--resume")) == 0
+    assert "1 episodes, success 100.0%, 0 failed; appended to" in capsys.readouterr().out
+    episodes, _ = read_episodes(out)
+    assert sorted((e.task_id, e.seed) for e in episodes) == sorted({(e.task_id, e.seed) for e in episodes})
+    assert sorted(e.seed for e in episodes) == [0, 1, 2]
+    # Without --resume the same episodes are played again, with a warning.
+    assert main(_collect_argv(textworld_cache, out, "--episodes", "2")) == 0
+    err = capsys.readouterr().err
+    assert f"warning: 2 of these episodes (task, seed) were already in {out}" in err
+    assert len(read_episodes(out)[0]) == 5
+
+
+def test_view_refuses_a_port_out_of_range_in_one_line(tmp_path, capsys):
+    (tmp_path / "run.jsonl").write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main(["view", str(tmp_path / "run.jsonl"), "--port", "99999"])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith("argument --port: '99999' must be a TCP port, 0-65535")
+
+
+def test_eval_bench_reports_failed_completions_apart_and_exits_non_zero(tmp_path, capsys):
+    predictions = tmp_path / "predictions.jsonl"
+    rows = [
+        {"question": "What is 2 + 3?", "answer": "#### 5", "completion": "The answer is 5.", "completion_tokens": 10},
+        {"question": "What is 4 * 3?", "answer": "#### 12", "completion": None, "completion_tokens": 0},
+    ]
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["eval", "bench", "--task", "gsm8k", "--predictions", str(predictions), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"agentkit: error: 1 of 2 items have a failed completion (no text, graded as wrong): "
+                       f"{predictions}:2; --allow-failures accepts them")  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())  # written all the same
+    assert summary["failed_completions"] == 1 and summary["failed_items"] == [f"{predictions}:2"]
+    assert summary["accuracy"] == 0.5 and summary["mean_completion_tokens"] == 10  # a failure is not 0 tokens
+    assert main([*argv, "--allow-failures"]) == 0
+    assert "| failed_completions | 1 |" in capsys.readouterr().out
+
+
+def test_every_command_that_talks_to_a_server_takes_timeout_concurrency_and_retries():
+    from agentkit.cli import _backend_options
+    from agentkit.rollout.backend import make_backend
+
+    options = ["--timeout", "5", "--concurrency", "2", "--retries", "1"]
+    server = ["--backend", "openai", "--model", "m", *options]
+    for argv in (["eval", "bench", "--task", "gsm8k", *server], ["eval", "agent", "--env", "textworld", *server],
+                 ["collect", "--env", "textworld", "--out", "x.jsonl", "--policy", "model", *server]):  # fmt: skip
+        with make_backend("openai", "m", **_backend_options(build_parser().parse_args(argv))) as backend:
+            assert (backend.client.timeout, backend.client.max_retries, backend.pool._max_workers) == (5, 1, 2)
+    play = build_parser().parse_args(["play", "--env", "textworld", "--endpoint", "x", "--model", "m", *options])
+    assert (play.timeout, play.concurrency, play.retries) == (5, 2, 1)
+
+
 def test_collect_and_eval_agent_read_the_same_prompt_options():
     options = ["--history", "1", "--thoughts", "--thoughts-in-order", "--hide-past-thoughts"]
     collect = build_parser().parse_args(["collect", "--env", "textworld", "--out", "x.jsonl", *options])

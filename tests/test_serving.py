@@ -121,6 +121,31 @@ def test_play_against_a_server_down_or_too_slow_records_failed_episodes(
     assert [e.error for e in on_disk] == [e.error for e in episodes]
 
 
+def test_play_command_fails_when_no_episode_could_be_played(textworld_cache, tmp_path, capsys):
+    argv = ["play", "--env", "textworld", "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--model", "agent"]
+    argv += ["--episodes", "2", "--num-envs", "2", "--out", str(tmp_path / "failed.jsonl")]
+    argv += [f"--env-arg={key}={value}" for key, value in {**GAMES, "cache_dir": str(textworld_cache)}.items()]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "2 episodes, success 0/2, errors 2" in err[-2]
+    assert err[-1].startswith("agentkit: error: no episode could be played: all 2 failed; the first with ")
+    assert "APIConnectionError" in err[-1]
+    assert len(read_episodes(tmp_path / "failed.jsonl")[0]) == 2  # the failures are still recorded
+
+
+def test_eval_bench_against_a_server_too_slow_reports_failed_completions(silent_server, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    argv = ["eval", "bench", "--task", "arithmetic", "--backend", "openai", "--endpoint", silent_server, "--model", "m"]
+    argv += ["--limit", "2", "--timeout", "1", "--retries", "0", "--concurrency", "2", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "2 of 2 items have a failed completion (no text, graded as wrong): record 0, record 1" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed_completions"] == 2 and summary["mean_completion_tokens"] is None
+
+
 @pytest.mark.slow
 def test_a_server_that_cannot_start_fails_with_its_log(tmp_path):
     broken = VLLMServer(str(tmp_path / "no-such-model"), env=server_environment(), startup_timeout=300)

@@ -106,6 +106,48 @@ def test_cli_validate_reports_one_line_errors(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "missing.jsonl")]) == 2
 
 
+def test_appending_after_a_cut_off_line_sets_it_aside_and_keeps_the_next_episode(tmp_path):
+    path = tmp_path / "episodes.jsonl"
+    write_episodes(path, [make_episode("a")])
+    cut = make_episode("b").to_json().encode()[:57]  # what a writer killed mid-line leaves
+    with path.open("ab") as handle:
+        handle.write(cut)
+    with pytest.warns(UserWarning, match=r"last line was cut off \(57 bytes"):
+        write_episodes(path, [make_episode("c")])
+    assert [e.task_id for e in read_episodes(path)[0]] == ["a", "c"]  # a plain read: no bad line left
+    assert (tmp_path / "episodes.jsonl.corrupt").read_bytes() == cut + b"\n"
+
+
+def test_appending_after_a_complete_record_without_newline_only_ends_its_line(tmp_path):
+    path = tmp_path / "episodes.jsonl"
+    path.write_text(make_episode("a").to_json())
+    write_episodes(path, [make_episode("b")])
+    assert [e.task_id for e in read_episodes(path)[0]] == ["a", "b"]
+    assert not (tmp_path / "episodes.jsonl.corrupt").exists()
+
+
+def test_a_line_that_is_not_utf8_is_one_invalid_line(tmp_path, capsys):
+    path = tmp_path / "latin.jsonl"
+    bad = make_episode("b").to_json().replace("kitchen", "k\u00fcche").encode("latin-1")
+    path.write_bytes(make_episode("a").to_json().encode() + b"\n" + bad + b"\n" + make_episode("c").to_json().encode())
+    with pytest.raises(TrajectoryError, match=r"latin.jsonl:2: not UTF-8 text \(byte 0xfc at column \d+\)"):
+        read_episodes(path)
+    episodes, skipped = read_episodes(path, skip_invalid=True)
+    assert [e.task_id for e in episodes] == ["a", "c"] and skipped == 1
+    assert main(["validate", str(path), "--skip-invalid"]) == 0
+    out = capsys.readouterr().out
+    assert "2 valid episodes, success 100.0%, 1 invalid lines skipped" in out and "latin.jsonl:2: not UTF-8" in out
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_a_missing_trajectory_file_is_a_user_error(tmp_path):
+    from agentkit.errors import AgentkitError
+
+    with pytest.raises(AgentkitError, match=r"missing.jsonl: no such file"):
+        read_episodes(tmp_path / "missing.jsonl")
+
+
 def test_to_messages_and_dataset_keep_loss_flags():
     episode = make_episode()
     messages = to_messages(episode)

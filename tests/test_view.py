@@ -134,8 +134,16 @@ def test_a_file_that_is_not_utf8_gives_an_error_row_and_the_other_pages_still_wo
     (run_dir / "broken.jsonl").write_bytes(b"\xff\xfe{\n")
     site = Site(RunFolder(run_dir))
     html = _html(site, "episodes.html")
-    assert "invalid line: broken.jsonl: not UTF-8 text (invalid start byte); reading stopped" in html
+    assert "invalid line: broken.jsonl:1: not UTF-8 text (byte 0xff at column 1)" in html
     assert "broken.jsonl" in _html(site, "index.html")
+
+
+def test_the_readable_episodes_of_a_file_with_a_bad_byte_are_all_shown(run_dir: Path):
+    good = [_episode(f"hall-{i}", ["look"], True).to_json().encode() for i in range(2)]
+    (run_dir / "mixed.jsonl").write_bytes(good[0] + b"\n" + b'{"task_id": "caf\xe9"}\n' + good[1] + b"\n")
+    records = RunFolder(run_dir).records("mixed.jsonl")
+    assert [(r.line, r.episode.task_id if r.episode else r.error) for r in records] == [
+        (1, "hall-0"), (2, "mixed.jsonl:2: not UTF-8 text (byte 0xe9 at column 17)"), (3, "hall-1")]  # fmt: skip
 
 
 def test_model_output_is_escaped_everywhere(run_dir: Path):
@@ -363,6 +371,18 @@ def test_server_refuses_paths_outside_the_run(server, path: str):
     status, body, _ = _get(server, path)
     assert status in (400, 403, 404)
     assert b"TOP SECRET" not in body and b"root:" not in body
+
+
+def test_files_under_checkpoints_are_neither_listed_nor_served(run_dir: Path):
+    checkpoint = run_dir / "checkpoints" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "optimizer.pt").write_bytes(b"optimizer state")
+    (checkpoint / "report.md").write_text("a checkpoint's own file")
+    site = Site(RunFolder(run_dir))
+    assert not any("checkpoints" in path for path in site.export_paths())
+    for path in ("files/checkpoints/checkpoint-2/optimizer.pt", "files/checkpoints/checkpoint-2/report.md"):
+        assert site.render(path).status == 404, path
+    assert site.render("files/report.md").status == 200
 
 
 def test_server_is_local_read_only_and_sends_a_content_security_policy(server):

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from agentkit.config import ConfigError, config_to_dict, save_config
+from agentkit.training.checkpoints import last_checkpoint, mark_complete
 
 CONFIG_FILE = "config.yaml"
 WARM_START = "warm_start"  # `model: warm_start` starts from the recipe's own warm start
@@ -221,9 +222,10 @@ def write_report(run_dir: str | Path, metrics: dict[str, Any], lines: list[str],
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """Complete step checkpoints, oldest first (a checkpoint is complete once its progress.json exists)."""
-    folders = [p for p in (run_dir / "checkpoints").glob("step-*") if (p / "progress.json").is_file()]
-    return sorted(folders, key=lambda p: int(p.name.split("-")[1]))
+    """Complete step checkpoints, oldest first (see `agentkit.training.checkpoints`)."""
+    from agentkit.training.checkpoints import complete_checkpoints
+
+    return complete_checkpoints(run_dir / "checkpoints", "step")
 
 
 def save_checkpoint(
@@ -239,6 +241,7 @@ def save_checkpoint(
         partial = folder / "progress.json.partial"
         partial.write_text(json.dumps({"step": step, "history": history}))
         partial.replace(folder / "progress.json")
+        mark_complete(folder)
         for old in checkpoint_dirs(run_dir)[:-limit]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
@@ -248,10 +251,10 @@ def save_checkpoint(
 def resume_checkpoint(accelerator: Any, run_dir: Path) -> tuple[Path | None, list[dict]]:
     """Load the newest complete checkpoint into `accelerator`'s registered objects; returns it and the
     metrics history so far (None and [] for a fresh run)."""
-    done = checkpoint_dirs(run_dir)
-    if not done:
+    resume = last_checkpoint(run_dir / "checkpoints", "step")
+    if resume is None:
         return None, []
-    accelerator.load_state(str(done[-1]))
-    progress = json.loads((done[-1] / "progress.json").read_text())
-    accelerator.print(f"resumed from {done[-1]} (step {progress['step']})")
-    return done[-1], progress["history"]
+    accelerator.load_state(str(resume))
+    progress = json.loads((resume / "progress.json").read_text())
+    accelerator.print(f"resumed from {resume} (step {progress['step']})")
+    return resume, progress["history"]

@@ -3,6 +3,7 @@ from them with CPU-safe defaults (TRL defaults to bf16 and gradient checkpointin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,15 @@ class AdapterConfig:
 
     def __post_init__(self) -> None:
         if self.r < 1:
-            raise ValueError(f"r={self.r!r} must be >= 1")
+            raise ValueError(f"r={self.r} must be >= 1")
         if self.layers is not None and self.layers < 1:
-            raise ValueError(f"layers={self.layers!r} must be None or >= 1")
+            raise ValueError(f"layers={self.layers} must be None or >= 1")
+        if not self.alpha > 0:
+            raise ValueError(f"alpha={self.alpha} must be > 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        if not self.target_modules and not self.full_finetune:
+            raise ValueError("target_modules=[] must name at least one module")
 
     def output_folder(self, parent: str | Path) -> Path:
         """Where training writes its result: `model/` for a full fine-tune, `adapter/` for LoRA."""
@@ -61,15 +68,35 @@ class TrainConfig:
     trl: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate={self.learning_rate} must be > 0")
-        if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("batch_size and gradient_accumulation_steps must be >= 1")
+        """Every value is checked here, at load: a bad one would otherwise train nothing and report success,
+        or fail with a traceback minutes into the run."""
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate={self.learning_rate} must be a finite number > 0")
+        if self.max_steps <= 0 and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"epochs={self.epochs} must be > 0 (or set max_steps > 0)")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps", "save_steps",
+                     "save_total_limit"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay={self.weight_decay} must be a finite number >= 0")
+        schedulers = scheduler_names()
+        if self.lr_scheduler not in schedulers:
+            raise ValueError(f"lr_scheduler={self.lr_scheduler!r} must be one of {', '.join(schedulers)}")
         if self.trl:  # checked by building TRL's config now, not when training starts
             try:
                 sft_args(self, "trl-check", use_cpu=True)
             except (ValueError, TypeError) as exc:
                 raise ValueError(str(exc) if str(exc).startswith("trl.") else f"trl: {exc}") from exc
+
+
+def scheduler_names() -> list[str]:
+    """The learning-rate schedules transformers' trainers know by name."""
+    from transformers.trainer_utils import SchedulerType
+
+    return [schedule.value for schedule in SchedulerType]
 
 
 def peft_config(lora: AdapterConfig, model: Any = None):
@@ -158,12 +185,6 @@ def with_trl_options(cls: type, values: dict[str, Any], trl: dict[str, Any]) -> 
     return {**values, **trl}
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest `checkpoint-N` folder of a run, to resume from; None for a fresh run."""
-    folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return str(max(folders, key=lambda p: int(p.name.split("-")[-1]))) if folders else None
-
-
 def loss_history(trainer) -> list[tuple[int, float]]:
     """(step, training loss) pairs from the trainer's log."""
     return [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
@@ -230,7 +251,7 @@ def train_on_episodes(
 ) -> dict[str, Any]:
     """SFT on every trained decision of `episodes` (their `loss` flags), saved to `out`.
 
-    Resumes from the newest checkpoint under `run_dir/checkpoints`. `thought_weight` weighs the thought
+    Resumes from the newest complete checkpoint under `run_dir/checkpoints`. `thought_weight` weighs the thought
     tokens of each reply against its action tokens (thought cloning); `init_adapter` continues training an
     existing LoRA adapter instead of starting a new one (iterative recipes such as Agent-R).
     """
@@ -239,6 +260,7 @@ def train_on_episodes(
     from trl import SFTTrainer
 
     from agentkit.models import load_tokenizer
+    from agentkit.training.checkpoints import train_resumably
     from agentkit.training.data import samples_dataset
 
     tokenizer = load_tokenizer(model)
@@ -273,9 +295,8 @@ def train_on_episodes(
     )
     if thought_weight is not None:
         trainer.data_collator = _weighted_collator(trainer.data_collator)
-    resume = last_checkpoint(checkpoints)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    result, resume = train_resumably(trainer)
     trainer.save_model(str(out))
     history = loss_history(trainer)
     # A resumed run's own average covers only the steps after the checkpoint (none when it was the last),
@@ -289,6 +310,6 @@ def train_on_episodes(
         "global_steps": result.global_step,
         "train_loss": train_loss,
         "train_seconds": time.perf_counter() - started,  # this process's share when resumed
-        "resumed_from_step": int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0,
+        "resumed_from_step": int(resume.name.rsplit("-", 1)[1]) if resume else 0,
         "loss_history": history,
     }

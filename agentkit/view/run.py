@@ -70,16 +70,11 @@ def _natural_key(name: str) -> list:
 
 
 def _numbered_lines(path: Path, rel: str) -> Iterator[tuple[int, Any, str | None]]:
-    """`(line, record, error)` per line, where `error` names `rel:line`; a file that is not UTF-8 text
-    ends with one error entry instead of breaking every page that lists it (text is decoded in blocks,
-    so the lines just before the bad bytes may be lost with them)."""
-    line = 0
-    try:
-        for where, record, error in json_lines(path):
-            line = int(where.rsplit(":", 1)[1])
-            yield line, record, None if error is None else f"{rel}:{line}: {error}"
-    except UnicodeDecodeError as exc:
-        yield line + 1, None, f"{rel}: not UTF-8 text ({exc.reason}); reading stopped after line {line}"
+    """`(line, record, error)` per line, where `error` names `rel:line` (a line that is not JSON or not
+    UTF-8 is one error entry; the file's other lines still read)."""
+    for where, record, error in json_lines(path):
+        line = int(where.rsplit(":", 1)[1])
+        yield line, record, None if error is None else f"{rel}:{line}: {error}"
 
 
 def _scan(
@@ -128,11 +123,14 @@ class RunFolder:
 
     def file(self, rel: str) -> Path | None:
         """The file `rel` (relative, `/`-separated) names inside the run, or None when it is not one:
-        absolute paths, `..`, hidden parts and symlinks that lead outside the run are all refused."""
+        absolute paths, `..`, hidden parts, the folders the listing skips (checkpoints) and symlinks that
+        lead outside the run are all refused, so the server serves exactly what the viewer lists."""
         if not rel or "\x00" in rel or "\\" in rel or rel.startswith("/"):
             return None
         parts = rel.split("/")
         if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            return None
+        if any(part in _SKIPPED_DIRS for part in parts[:-1]):
             return None
         candidate = (self.root / rel).resolve()
         if not candidate.is_relative_to(self.root) or not candidate.is_file():

@@ -77,7 +77,7 @@ def test_bc_run_writes_a_complete_run_folder(common, tmp_path):
 def test_bad_override_is_one_clear_line(common):
     result = run_recipe([*common, "train.learning_rat=0.1"], timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("bc: error: unknown config key train.'learning_rat'")
+    assert result.stderr.strip().splitlines()[-1].startswith("bc: error: unknown config key 'train.learning_rat'")
 
 
 @pytest.mark.slow

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +31,7 @@ from agentkit.methods.oreal.token_reward import (
     token_weights,
 )
 from agentkit.methods.oreal.training import PolicyWithTokenReward, clip_policy_gradients
+from tests.processes import communicate_or_kill
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "oreal.py"
@@ -226,12 +225,7 @@ def _run(args: list[str], launcher: list[str] | None = None) -> subprocess.Compl
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    try:
-        stdout, stderr = process.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the recipe did not finish in 600 s:\n{stderr[-3000:]}")
+    stdout, stderr = communicate_or_kill(process, 600, "the recipe")
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agentkit.agent_settings import EnvConfig, EvalConfig
 from agentkit.demo_base import DemoBaseConfig
@@ -33,3 +34,5 @@ class BCConfig(RecipeConfig):
 
     def __post_init__(self) -> None:
         check_noise(self.demo_noise, "demo_noise")
+        if self.demos is not None and not Path(self.demos).is_file():
+            raise ValueError(f"demos={self.demos!r} is not a file")

@@ -43,8 +43,9 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
     from trl import SFTTrainer
 
     from agentkit.models import load_tokenizer
+    from agentkit.training.checkpoints import train_resumably
     from agentkit.training.data import encode_messages
-    from agentkit.training.sft import last_checkpoint, loss_history, peft_config, sft_args
+    from agentkit.training.sft import loss_history, peft_config, sft_args
 
     records = [json.loads(line) for line in traces.read_text().splitlines()]
     kept = [r for r in records if r["correct"]]
@@ -71,7 +72,7 @@ def train(config: BehaviorSFTConfig, model: str, traces: Path, run_dir: Path, cp
         peft_config=peft_config(config.lora, model),
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    result, _ = train_resumably(trainer)
     trainer.save_model(str(config.lora.output_folder(run_dir)))
     trace_tokens = [sum(1 for label in ids if label != -100) for ids in rows["labels"]]
     return {

@@ -48,7 +48,8 @@ def train(config: URPOConfig, model_path: str, run_dir: Path, cpu: bool):
     from agentkit.methods.urpo.referee import Referee, make_ranking_reward, make_referee_reward
     from agentkit.models import load_tokenizer
     from agentkit.reward_models.math_reward import math_reward
-    from agentkit.training.sft import last_checkpoint, peft_config
+    from agentkit.training.checkpoints import train_resumably
+    from agentkit.training.sft import peft_config
 
     settings = config.referee
     tokenizer = load_tokenizer(model_path)
@@ -74,7 +75,7 @@ def train(config: URPOConfig, model_path: str, run_dir: Path, cpu: bool):
     if settings.mode == "self":
         referee.model = trainer.model
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    result, _ = train_resumably(trainer)
     trainer.save_model(str(config.lora.output_folder(run_dir)))
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     figures = {

@@ -1,0 +1,55 @@
+"""Recipe configs: every bad value is refused at load with one line naming the key and the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentkit.config import ConfigError, load_config, parse_recipe_args, run_recipe
+from agentkit.methods.bc.cloning import clone
+from agentkit.methods.bc.config import BCConfig
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epochs=-1", r"^train: epochs=-1.0 must be > 0"),
+        ("train.epochs=0", r"^train: epochs=0.0 must be > 0"),
+        ("train.learning_rate=.nan", r"^train.learning_rate=nan must be a number$"),
+        ("train.learning_rate=.inf", r"^train: learning_rate=inf must be a finite number > 0$"),
+        ("train.lr_scheduler=bogus", r"^train: lr_scheduler='bogus' must be one of linear, cosine, "),
+        ("train.warmup_ratio=1.5", r"^train: warmup_ratio=1.5 must be in \[0, 1\)$"),
+        ("train.save_steps=0", r"^train: save_steps=0 must be >= 1$"),
+        ("train.max_length=0", r"^train: max_length=0 must be >= 1$"),
+        ("lora.r=0", r"^lora: r=0 must be >= 1$"),
+        ("lora.dropout=1.0", r"^lora: dropout=1.0 must be in \[0, 1\)$"),
+        ("lora.target_modules=[]", r"^lora: target_modules=\[\] must name at least one module$"),
+        ("train.nosuch=1", r"^unknown config key 'train.nosuch'; valid keys: "),
+        ("train.weight_decay=.nan", r"^train.weight_decay=nan must be a number$"),
+    ],
+)
+def test_bad_training_values_fail_at_load(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(BCConfig, None, [override])
+
+
+def test_epochs_need_not_be_positive_when_max_steps_bounds_the_run():
+    config = load_config(BCConfig, None, ["train.epochs=0", "train.max_steps=5"])
+    assert config.train.max_steps == 5
+
+
+def test_every_scheduler_transformers_knows_is_accepted():
+    from agentkit.training.sft import scheduler_names
+
+    for name in scheduler_names():
+        assert load_config(BCConfig, None, [f"train.lr_scheduler={name}"]).train.lr_scheduler == name
+
+
+def test_a_recipe_given_a_missing_demos_file_says_so_in_one_line(tmp_path, capsys):
+    missing = tmp_path / "missing.jsonl"
+    def main(argv: list[str]) -> None:
+        clone(parse_recipe_args(BCConfig, argv))
+
+    assert run_recipe("bc", main, [f"demos={missing}", f"output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bc: error: BCConfig: demos='{missing}' is not a file"]
+    assert not (tmp_path / "run").exists()
