@@ -33,6 +33,10 @@ class PromptFormat:
         past_thoughts: earlier replies in the window keep their `Thought:` line; false shows only their
             `Action:` line, so the agent reads its place off what it did and saw, not off its last thought
             (which a small model copies instead of moving on).
+        past_commands: earlier observations in the window keep their admissible commands too. With
+            `history: null` every prompt of an episode then extends the one before it, so training packs an
+            episode's decisions into one sequence (`agentkit.training.data.decision_samples`) and scoring
+            reuses the last step's cached prompt: on a CPU, a real model pays for each token once.
     """
 
     system: str = DEFAULT_SYSTEM
@@ -41,6 +45,7 @@ class PromptFormat:
     thoughts: bool = False
     thoughts_in_order: bool = False
     past_thoughts: bool = True
+    past_commands: bool = False
 
     def __post_init__(self) -> None:
         if self.history is not None and (not isinstance(self.history, int) or self.history < 0):
@@ -94,8 +99,8 @@ class PromptFormat:
             if turn.role != "user":
                 messages.append({"role": turn.role, "content": self._past_reply(turn)})
                 continue
-            latest = index == len(window) - 1
-            admissible = turn.info.get("admissible_actions") if latest else None
+            shown = self.past_commands or index == len(window) - 1
+            admissible = turn.info.get("admissible_actions") if shown else None
             messages.append({"role": "user", "content": self.observation(turn.text, admissible)})
         return messages
 

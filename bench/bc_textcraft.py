@@ -26,7 +26,7 @@ def main(overrides: list[str]) -> None:
     seconds = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
     train = metrics["train"]
-    print(f"\nBC on textcraft: {train['demos_used']} planner demos, {train['samples']} decisions, "
+    print(f"\nBC on textcraft: {train['demos_used']} planner demos, {train['decisions']} decisions, "
           f"{train['global_steps']} steps, final loss {train['train_loss']:.3f}, whole run {seconds:.0f} s\n")
     print("| agent | held-out episodes | success | 95% interval | invalid actions | repeated actions |")
     print("|---|---|---|---|---|---|")

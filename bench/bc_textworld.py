@@ -82,7 +82,7 @@ def main(overrides: list[str]) -> int:
         "test_hard": {**bc["eval_extra"]["test_hard"], "tc": tc["eval_extra"]["test_hard"]["tc"]},
     }
     print(
-        f"\nBC ({bc['train']['samples']} decisions, {bc_seconds / 60:.1f} min) and TC ({tc['train']['samples']} "
+        f"\nBC ({bc['train']['decisions']} decisions, {bc_seconds / 60:.1f} min) and TC ({tc['train']['decisions']} "
         f"decisions, {tc_seconds / 60:.1f} min) on the same {bc['train']['demos_used']} expert demos\n"
     )
     print("| held-out set | agent | episodes | success | 95% interval | invalid actions | repeated actions "

@@ -216,7 +216,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         model = str(make_tiny_model(cache / "model", preset=args.preset))
-        dataset, _ = samples_dataset(load_tokenizer(model), demos(cache, args.games), PromptFormat(history=4))
+        dataset, _, _ = samples_dataset(load_tokenizer(model), demos(cache, args.games), PromptFormat(history=4))
         dataset.save_to_disk(str(cache / "data"))
         lengths = [len(x) for x in dataset["input_ids"]]
         peak = matmul_peak()

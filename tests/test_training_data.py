@@ -93,3 +93,48 @@ def test_weighted_loss_with_unit_weights_is_the_plain_loss_and_weights_scale_ter
     weights = torch.tensor([[1.0, 2.0, 2.0, 1.0, 1.0, 1.0]])  # positions 1 and 2 are the "thought"
     expected = (2 * nll[0] + 2 * nll[1] + nll[3] + nll[4]) / 4
     assert torch.allclose(weighted_token_loss(logits, labels, weights), expected)
+
+
+def _admissible_episode():
+    """Three expert decisions, each observation listing its commands, as the rollout engine stores them."""
+    from agentkit.trajectory import Episode, Turn
+
+    seen = [("You are in a kitchen. There is a fridge.", ["open fridge", "go north"]),
+            ("You open the fridge. It holds eggs.", ["take eggs", "close fridge"]),
+            ("Taken.", ["eat eggs", "go north"])]  # fmt: skip
+    turns = [Turn("system", "You play a text game.")]
+    for (text, commands), action in zip(seen, ["open fridge", "take eggs", "eat eggs"], strict=True):
+        turns += [Turn("user", text, info={"admissible_actions": commands}),
+                  Turn("assistant", f"Action: {action}", action=action, loss=True)]  # fmt: skip
+    return Episode(task_id="kitchen", env="textworld", turns=turns, success=True, score=1.0, steps=3)
+
+
+def test_a_full_history_packs_an_episode_into_one_sequence_with_each_reply_in_its_own_context(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agentkit.prompts import PromptFormat
+    from agentkit.training.data import decision_samples, samples_dataset
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    episode = _admissible_episode()
+    packed_format = PromptFormat(history=None, past_commands=True)
+    assert len(decision_samples(episode, PromptFormat(history=None))) == 3  # lists only on the latest: no packing
+    (packed,) = decision_samples(episode, packed_format)
+    replies = ["Action: open fridge", "Action: take eggs", "Action: eat eggs"]
+    assert [m["content"] for m in packed if m.get("loss")] == replies
+    dataset, dropped, decisions = samples_dataset(tokenizer, [episode], packed_format)
+    assert (dataset.num_rows, dropped, decisions) == (1, 0, 3)
+
+    def trained_logprobs(input_ids, labels):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([input_ids])).logits[0].log_softmax(-1)
+        return [logits[i - 1, token].item() for i, token in enumerate(labels) if token != IGNORE_INDEX]
+
+    row = dataset[0]
+    separately = []
+    for prompt, turn, _ in packed_format.decisions(episode.turns):  # each decision as its own sample
+        alone = encode_messages(tokenizer, [*prompt, {"role": "assistant", "content": turn.text, "loss": True}])
+        separately += trained_logprobs(alone["input_ids"], alone["labels"])
+    assert trained_logprobs(row["input_ids"], row["labels"]) == pytest.approx(separately, abs=1e-4)

@@ -116,13 +116,24 @@ def encode_dataset(tokenizer, dataset):
     )
 
 
+def _extends(conversation: list[dict[str, Any]], prompt: list[dict[str, str]]) -> bool:
+    """Whether `prompt` starts with every message of `conversation`, word for word."""
+    return len(prompt) > len(conversation) and all(
+        (m["role"], m["content"]) == (p["role"], p["content"]) for m, p in zip(conversation, prompt, strict=False)
+    )
+
+
 def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
-    """One training conversation per trained decision: the exact prompt the agent saw, then its reply.
+    """The training conversations of an episode's trained decisions: each the exact prompt the agent saw,
+    then its reply.
 
     Built with `prompt_format.messages_for`, the function that builds inference prompts, so what a model
-    is trained on is what it sees when it acts (history window and admissible commands included).
+    is trained on is what it sees when it acts (history window and admissible commands included). A
+    decision whose prompt extends the previous conversation (a full history, see
+    `PromptFormat.past_commands`) continues it instead of repeating it: causal attention gives every reply
+    the same context either way, and the shared prompt is computed once.
     """
-    samples = []
+    samples: list[list[dict[str, Any]]] = []
     for prompt, turn, _ in prompt_format.decisions(episode.turns):
         if not turn.loss:
             continue
@@ -132,30 +143,36 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
         action_line = turn.text.rfind("Action:")
         if turn.thought and action_line > 0:
             reply["thought_chars"] = action_line  # the `Thought: ...` lines before the action
-        samples.append([*prompt, reply])
+        if samples and _extends(samples[-1], prompt):
+            samples[-1] = [*samples[-1], *prompt[len(samples[-1]) :], reply]
+        else:
+            samples.append([*prompt, reply])
     return samples
 
 
 def samples_dataset(
     tokenizer, episodes, prompt_format, max_length: int | None = None, thought_weight: float | None = None
 ):
-    """A tokenized `datasets.Dataset` (`input_ids`, `labels`, and `loss_weights` with a `thought_weight`)
-    of every trained decision of `episodes`.
+    """(a tokenized `datasets.Dataset` of `input_ids`, `labels`, and `loss_weights` with a `thought_weight`,
+    the number of decisions dropped, the number kept) for every trained decision of `episodes`.
 
-    Samples longer than `max_length` tokens are dropped (cutting them would cut the reply) and counted.
+    Sequences longer than `max_length` tokens are dropped (cutting them would cut a reply), their decisions
+    counted.
     """
     import datasets
 
     rows: dict[str, list] = {}
-    dropped = 0
+    dropped = decisions = 0
     for episode in episodes:
         for sample in decision_samples(episode, prompt_format):
             encoded = encode_messages(tokenizer, sample, thought_weight)
+            trained = sum(1 for message in sample if message.get("loss"))
             if max_length is not None and len(encoded["input_ids"]) > max_length:
-                dropped += 1
+                dropped += trained
                 continue
+            decisions += trained
             for key, values in encoded.items():
                 rows.setdefault(key, []).append(values)
     if not rows:
         rows = {"input_ids": [], "labels": []}
-    return datasets.Dataset.from_dict(rows), dropped
+    return datasets.Dataset.from_dict(rows), dropped, decisions

@@ -264,7 +264,7 @@ def train_on_episodes(
     from agentkit.training.data import samples_dataset
 
     tokenizer = load_tokenizer(model)
-    dataset, dropped = samples_dataset(tokenizer, episodes, prompt_format, train.max_length, thought_weight)
+    dataset, dropped, decisions = samples_dataset(tokenizer, episodes, prompt_format, train.max_length, thought_weight)
     if dataset.num_rows == 0:
         raise ValueError(
             f"nothing to train on: {len(episodes)} episodes gave no trained decision "
@@ -306,6 +306,7 @@ def train_on_episodes(
         train_loss = sum(loss for _, loss in history) / len(history) if history else float("nan")
     return {
         "samples": dataset.num_rows,
+        "decisions": decisions,
         "samples_dropped_too_long": dropped,
         "global_steps": result.global_step,
         "train_loss": train_loss,

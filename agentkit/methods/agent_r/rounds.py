@@ -240,5 +240,5 @@ def agent_r_round(
         )
     else:  # nothing to learn from this round: the policy carries over unchanged
         shutil.copytree(previous, policy, dirs_exist_ok=True)
-        training = {"samples": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
+        training = {"samples": 0, "decisions": 0, "global_steps": 0, "train_loss": None, "loss_history": []}
     return {"round": k, "search": data, "replayed_demos": len(replayed), "train": training, "policy": str(policy)}

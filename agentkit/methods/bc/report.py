@@ -29,7 +29,8 @@ def report(config: BCConfig, run_dir: Path, training: dict[str, Any], evaluation
     lines = [
         f"# {title} on {config.env.name}",
         "",
-        f"Model `{config.model}`, {training['demos_used']} expert demos ({training['samples']} decisions), "
+        f"Model `{config.model}`, {training['demos_used']} expert demos "
+        f"({training['decisions']} decisions in {training['samples']} sequences), "
         f"{training['global_steps']} steps, final training loss {training['train_loss']:.3f}, "
         f"{training['train_seconds']:.0f} s.",
         "",
