@@ -47,6 +47,12 @@ class Bench:
 # The arguments size each run so that `agentkit bench all` fits in an hour on 2 cores, from a fresh clone
 # (games, warm starts and demo bases built on the way); the scripts' own defaults are the larger runs.
 BENCHES: dict[str, Bench] = {
+    "quickstart": Bench(
+        "quickstart.py",
+        "learning",
+        timeout=3600,
+        about="make quickstart from an empty cache: BC LoRA on SmolLM2-135M against random play and zero-shot",
+    ),
     "textworld_env": Bench(
         "textworld_env.py",
         "speed",
