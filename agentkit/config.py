@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import types
 import typing
@@ -20,6 +21,9 @@ import yaml
 from agentkit.errors import AgentkitError
 
 T = TypeVar("T")
+
+
+_YAML11_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
 
 
 class ConfigError(AgentkitError, ValueError):
@@ -59,6 +63,8 @@ def _check_value(key: str, value: Any, hint: Any) -> Any:
         return _build(hint, value, f"{key}.")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads `2e-4` (no dot in the mantissa) as a string
     if hint is float and isinstance(value, float) and math.isnan(value):
         raise ConfigError(f"{key}={value!r} must be a number")
     if hint in (int, float, str, bool) and (

@@ -53,3 +53,10 @@ def test_a_recipe_given_a_missing_demos_file_says_so_in_one_line(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"bc: error: BCConfig: demos='{missing}' is not a file"]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_float_written_with_an_exponent_but_no_dot_is_a_float():
+    # YAML 1.1 reads `2e-4` as a string; users write learning rates that way.
+    assert load_config(BCConfig, None, ["train.learning_rate=2e-4"]).train.learning_rate == pytest.approx(2e-4)
+    with pytest.raises(ConfigError, match=r"train.learning_rate='fast' must be float"):
+        load_config(BCConfig, None, ["train.learning_rate=fast"])
