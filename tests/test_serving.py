@@ -81,6 +81,12 @@ def test_server_command_serves_each_adapter_under_its_name(lora_adapter):
     assert "--enable-lora" not in server_command("m", {})
 
 
+def test_server_command_serves_the_base_model_under_the_given_name():
+    command = server_command("/cache/models/smollm2-135m-0123", {}, served_model_name="smollm2-135m")
+    assert command[command.index("--served-model-name") + 1] == "smollm2-135m"
+    assert "--served-model-name" not in server_command("m", {})
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("agent", "must be NAME=PATH"), ("=x", "must be NAME=PATH"), ("agent=/nonexistent", "not a PEFT adapter")],
