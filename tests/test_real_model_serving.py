@@ -1,6 +1,8 @@
 """`agentkit serve` on the catalogue's real model with a LoRA adapter and a served model name, answering the
 real `openai` client with the token ids HF + PEFT give. One server, in this module's only test."""
 
+import socket
+
 import pytest
 
 from agentkit.rollout.hf_backend import HFBackend
@@ -34,6 +36,8 @@ def test_served_adapter_and_base_model_answer_the_openai_client_under_their_name
             tuned = remote.generate(PROMPTS, params)
         with OpenAIBackend("smollm2", base_url=served.url) as remote:
             base = remote.generate(PROMPTS, params)
+    with pytest.raises(OSError):  # stopping `agentkit serve` stopped the vLLM server it started
+        socket.create_connection(("127.0.0.1", served.port), timeout=5).close()
     local = HFBackend(str(real_model_dir), adapter=str(adapter), threads=2).generate(PROMPTS, params)
     for (http,), (hf,) in zip(tuned, local, strict=True):
         assert http.error is None

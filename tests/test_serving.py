@@ -61,7 +61,8 @@ class Served:
 
 @contextmanager
 def running(served: Served) -> Iterator[Served]:
-    """`served` once it prints its URL (healthy); its process group is killed on exit whatever happened."""
+    """`served` once it prints its URL (healthy); stopped on exit whatever happened: SIGTERM first, on which
+    `agentkit serve` stops the vLLM server it started (in a session of its own), then SIGKILL."""
     try:
         first_line = served.process.stdout.readline().strip()  # the URL once healthy; EOF if start-up failed
         if first_line != served.url:
@@ -70,8 +71,12 @@ def running(served: Served) -> Iterator[Served]:
         yield served
     finally:
         if served.process.poll() is None:
-            os.killpg(served.process.pid, signal.SIGKILL)
-            served.process.wait()
+            os.killpg(served.process.pid, signal.SIGTERM)
+            try:
+                served.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(served.process.pid, signal.SIGKILL)
+                served.process.wait()
 
 
 @pytest.fixture(scope="module")
