@@ -68,8 +68,9 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
     threads = args.cpu_threads or f"0-{(os.cpu_count() or 1) - 1}"
     env = {**os.environ, **cpu_environment(os.path.expanduser(args.cache_dir), threads=threads)}
+    served_name = args.served_model_name or args.model
     server = VLLMServer(
-        args.model,
+        _model_path(args),
         parse_adapters(args.adapter),
         host=args.host,
         port=args.port,
@@ -79,12 +80,13 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         max_lora_rank=args.max_lora_rank,
         max_model_len=args.max_model_len,
         dtype=args.dtype,
+        served_model_name=served_name,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"starting vLLM server for {args.model} (log: {server.log_path})", file=sys.stderr, flush=True)
     try:
         server.start()
-        served = ", ".join([args.model, *server.adapters]) if server.adapters else args.model
+        served = ", ".join([served_name, *server.adapters])
         print(server.url, flush=True)
         print(f"serving models: {served}; Ctrl-C stops the server", file=sys.stderr, flush=True)
         code = server.wait()
@@ -137,7 +139,7 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         from agentkit.rollout.backend import make_backend
 
         _apply_vllm_environment(args.backend, args.cache_dir)
-        backend = make_backend(args.backend, args.model, args.adapter, **_backend_options(args))
+        backend = make_backend(args.backend, _model_path(args), args.adapter, **_backend_options(args))
         agent = ModelAgent(backend, SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens))
     else:
         agent = PolicyAgent(make_policy(args.policy, seed=args.seed or 0))
@@ -214,7 +216,7 @@ def _cmd_eval_bench(args: argparse.Namespace) -> None:
         from agentkit.rollout.backend import make_backend
 
         _apply_vllm_environment(args.backend, args.cache_dir)
-        with make_backend(args.backend, args.model, args.adapter, **_backend_options(args)) as backend:
+        with make_backend(args.backend, _model_path(args), args.adapter, **_backend_options(args)) as backend:
             records = generate_records(args.task, backend, split=args.split, limit=args.limit)
         summary = grade_records(args.task, records, out, split=args.split)
     print(format_summary(summary))
@@ -250,14 +252,15 @@ def _cmd_eval_agent(args: argparse.Namespace) -> None:
         _apply_vllm_environment(args.backend, args.cache_dir)
         sampling = SamplingParams(max_tokens=args.max_tokens)
         options = _backend_options(args)
+        model = _model_path(args)
         if not args.no_base:
             agents["base"] = lambda: ModelAgent(
-                make_backend(args.backend, args.model, **options), sampling, args.action_space
+                make_backend(args.backend, model, **options), sampling, args.action_space
             )
         for adapter in args.adapter:
             name, _, path = adapter.rpartition("=") if "=" in adapter else (Path(adapter).name, "", adapter)
             agents[name] = lambda path=path: ModelAgent(
-                make_backend(args.backend, args.model, path, **options), sampling, args.action_space
+                make_backend(args.backend, model, path, **options), sampling, args.action_space
             )
     if not agents:
         raise AgentkitError("nothing to evaluate: give --model (with --adapter ...) and/or --baseline")
@@ -347,6 +350,30 @@ def _prompt_format(args: argparse.Namespace) -> PromptFormat:
     )
 
 
+def _model_path(args: argparse.Namespace) -> str:
+    """`--model` as a backend loads it: a catalogue name or `preset:NAME` becomes its cached folder; a
+    server's model name (`--backend openai`) stays as given."""
+    from agentkit.models import resolve_model
+
+    if getattr(args, "backend", None) == "openai":
+        return args.model
+    import os
+
+    return resolve_model(args.model, os.path.expanduser(args.cache_dir))
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    import os
+
+    from agentkit.models import catalogue_rows
+
+    for row in catalogue_rows(os.path.expanduser(args.cache_dir)):
+        print(f"{row['name']}  {row['parameters']} parameters  {row['licence']}")
+        print(f"  weights: {row['weights']}")
+        print(f"  {row['state']}")
+    print("also: preset:tiny and preset:small (random-init, for tests), any model folder or hub name")
+
+
 def _backend_options(args: argparse.Namespace) -> dict:
     if args.backend == "openai":
         return {
@@ -395,7 +422,11 @@ def _add_server_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -> None:
-    sub.add_argument("--model", help="model folder or hub name (for --backend openai: the served model name)")
+    sub.add_argument(
+        "--model",
+        help="a catalogue name (see `agentkit models`), preset:NAME, a model folder or hub name "
+        "(for --backend openai: the served model name)",
+    )
     if adapters:
         sub.add_argument(
             "--adapter",
@@ -409,7 +440,7 @@ def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -
     sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
     sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
     _add_server_arguments(sub)
-    sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="where vLLM keeps its compile cache")
+    sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="converted models and vLLM's compile cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -426,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("envs", _cmd_envs, "list the registered environments")
 
+    models = command("models", _cmd_models, "list the model catalogue: real chat models installed offline")
+    models.add_argument("--cache-dir", default="~/.cache/agentkit", help="where converted models are cached")
+
     tiny = command("tiny-model", _cmd_tiny_model, "create a tiny random-init model + tokenizer folder")
     tiny.add_argument("--preset", default="tiny", help="tiny (~1M params) or small (~20M)")
     tiny.add_argument("--out", required=True, help="folder to write (loadable by transformers, PEFT, TRL, vLLM)")
@@ -437,7 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--skip-invalid", action="store_true", help="count and report bad lines, keep going")
 
     serve = command("serve", _cmd_serve, "start vLLM's OpenAI-compatible server with LoRA adapters")
-    serve.add_argument("--model", required=True, help="base model folder or hub name")
+    serve.add_argument(
+        "--model", required=True, help="base model: a catalogue name, preset:NAME, a model folder or hub name"
+    )
+    serve.add_argument("--served-model-name", help="the name clients ask for (default: --model as given)")
     serve.add_argument(
         "--adapter",
         action="append",
@@ -451,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-model-len", type=int, default=2048)
     serve.add_argument("--dtype", default="float32", help="float32 on CPU; auto on GPUs")
     serve.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for /health")
-    serve.add_argument("--cache-dir", default="~/.cache/agentkit", help="vLLM's compile and kernel caches")
+    serve.add_argument("--cache-dir", default="~/.cache/agentkit", help="converted models, vLLM's compile caches")
     serve.add_argument("--cpu-threads", help="cores vLLM binds on CPU, e.g. 0-7 (default: all)")
     serve.add_argument("--log", help="write the server's log here (default: a temporary file)")
 

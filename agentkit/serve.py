@@ -62,10 +62,14 @@ def server_command(
     max_model_len: int = 2048,
     dtype: str = "float32",
     seed: int = 0,
+    served_model_name: str | None = None,
     extra_args: list[str] | None = None,
 ) -> list[str]:
-    """The argv that starts vLLM's OpenAI server for `model` with `adapters` served under their names."""
+    """The argv that starts vLLM's OpenAI server for `model` with `adapters` served under their names; the
+    base model answers to `served_model_name` (vLLM's default is the folder path `model`)."""
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+    if served_model_name:
+        command += ["--served-model-name", served_model_name]
     command += ["--host", host, "--port", str(port), "--dtype", dtype, "--seed", str(seed)]
     command += ["--max-model-len", str(max_model_len)]
     if adapters:

@@ -91,3 +91,27 @@ def save_random_lora():
 def lora_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One random LoRA adapter (r=8 on q_proj, v_proj) of the tiny model for the session."""
     return _save_random_lora(tiny_model_dir, tmp_path_factory.mktemp("lora") / "agent", seed=1)
+
+
+@pytest.fixture(scope="session")
+def real_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogue's `smollm2-135m` converted from its installed wheel into a fresh cache, offline (the
+    hub is switched off in the process that builds it); skips where the wheel or `gguf` is missing."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    from agentkit.models import CATALOGUE, ModelError
+
+    try:
+        CATALOGUE["smollm2-135m"].gguf_path()
+    except ModelError as exc:
+        pytest.skip(str(exc))
+    if importlib.util.find_spec("gguf") is None:
+        pytest.skip("transformers reads GGUF files with the gguf package: pip install gguf==0.19.0")
+    cache = tmp_path_factory.mktemp("catalogue-cache")
+    code = f"from agentkit.models import resolve_model; print(resolve_model('smollm2-135m', {str(cache)!r}))"
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    built = subprocess.run([sys.executable, "-c", code], env=offline, capture_output=True, text=True, check=True)
+    return Path(built.stdout.strip().splitlines()[-1])

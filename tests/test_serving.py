@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,13 +45,13 @@ def server_environment() -> dict[str, str]:
 class Served:
     """`agentkit serve` running in its own process group, as a user starts it."""
 
-    def __init__(self, model: Path, adapter: Path, port: int, log: Path):
+    def __init__(self, model: Path, adapter: Path, port: int, log: Path, extra_args: tuple[str, ...] = ()):
         self.model, self.url, self.port = str(model), f"http://127.0.0.1:{port}/v1", port
         command = [sys.executable, "-m", "agentkit.cli", "serve", "--model", self.model, "--port", str(port)]
         command += ["--max-lora-rank", "8", "--max-model-len", "1024", "--cache-dir", str(CACHE), "--log", str(log)]
         self.log = log
         self.process = subprocess.Popen(
-            [*command, "--adapter", f"agent={adapter}"],
+            [*command, "--adapter", f"agent={adapter}", *extra_args],
             stdout=subprocess.PIPE,
             text=True,
             env=server_environment(),
@@ -57,10 +59,10 @@ class Served:
         )
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir, lora_adapter, tmp_path_factory):
-    """One server for the module, started through the CLI; the finalizer kills it whatever happened."""
-    served = Served(tiny_model_dir, lora_adapter, free_port(), tmp_path_factory.mktemp("server") / "serve.log")
+@contextmanager
+def running(served: Served) -> Iterator[Served]:
+    """`served` once it prints its URL (healthy); stopped on exit whatever happened: SIGTERM first, on which
+    `agentkit serve` stops the vLLM server it started (in a session of its own), then SIGKILL."""
     try:
         first_line = served.process.stdout.readline().strip()  # the URL once healthy; EOF if start-up failed
         if first_line != served.url:
@@ -69,8 +71,20 @@ def server(tiny_model_dir, lora_adapter, tmp_path_factory):
         yield served
     finally:
         if served.process.poll() is None:
-            os.killpg(served.process.pid, signal.SIGKILL)
-            served.process.wait()
+            os.killpg(served.process.pid, signal.SIGTERM)
+            try:
+                served.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(served.process.pid, signal.SIGKILL)
+                served.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, lora_adapter, tmp_path_factory):
+    """One server for the module, started through the CLI."""
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with running(Served(tiny_model_dir, lora_adapter, free_port(), log)) as served:
+        yield served
 
 
 def test_server_command_serves_each_adapter_under_its_name(lora_adapter):
@@ -79,6 +93,12 @@ def test_server_command_serves_each_adapter_under_its_name(lora_adapter):
     assert command[command.index("--lora-modules") + 1] == f"agent={lora_adapter.resolve()}"
     assert "--enable-lora" in command and command[command.index("--port") + 1] == "1234"
     assert "--enable-lora" not in server_command("m", {})
+
+
+def test_server_command_serves_the_base_model_under_the_given_name():
+    command = server_command("/cache/models/smollm2-135m-0123", {}, served_model_name="smollm2-135m")
+    assert command[command.index("--served-model-name") + 1] == "smollm2-135m"
+    assert "--served-model-name" not in server_command("m", {})
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,12 @@ class Backend(ABC):
 
 
 def prompt_token_ids(tokenizer, messages: Messages) -> list[int]:
-    """The prompt as every in-process backend feeds it: the chat template with the generation prompt."""
+    """The prompt as every in-process backend feeds it: the chat template with the generation prompt.
+
+    A conversation without a system message gets the template's own default system prompt, where it has one
+    (SmolLM2's names the model "SmolLM"), exactly as a chat server renders it; agentkit's env prompts always
+    send their own (`PromptFormat.messages_for`), at inference and in training alike.
+    """
     plain = [{"role": m["role"], "content": m["content"]} for m in messages]
     return tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_dict=True)["input_ids"]
 

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from agentkit.errors import AgentkitError
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged
 from agentkit.rollout.backend import Backend, Messages, prompt_token_ids, reply_token_ids
 from agentkit.rollout.sampling import Completion, SamplingParams
@@ -113,7 +114,7 @@ class VLLMBackend(Backend):
         )
         inputs = [TokensPrompt(prompt_token_ids=prompt_token_ids(self.tokenizer, m)) for m in prompts]
         lora = self._lora_request()
-        outputs = self.llm.generate(inputs, sampling, lora_request=lora, use_tqdm=False)
+        outputs = self._run(inputs, sampling, lora)
         if lora is not None and lora.lora_int_id not in self.llm.llm_engine.list_loras():
             raise AdapterError(f"vLLM did not load adapter {self.adapter.path} ({self.adapter.short})")
         eos = self.tokenizer.eos_token_id
@@ -130,27 +131,52 @@ class VLLMBackend(Backend):
         return results
 
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
-        """Each prompt + reply as one prompt of a one-token request with `prompt_logprobs`; the engine's
-        prefix cache computes a shared prompt once."""
+        """Each reply token's log-probability from a one-token request on the prompt and the reply's tokens
+        before it, asking for exactly that token (`logprob_token_ids`).
+
+        The prompts go first, so every such request reads their KV from the prefix cache and computes only
+        its own tail, and only the last position of a request gets logits: one vocabulary-wide row per reply
+        token. vLLM's `prompt_logprobs` would instead compute a row for every prompt token of every reply
+        (it bypasses the prefix cache), and fails on models whose output layer carries LoRA.
+        """
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
 
-        pairs = []
-        for row, (messages, options) in enumerate(zip(prompts, replies, strict=True)):
-            prompt, answers = reply_token_ids(self.tokenizer, messages, options)
-            pairs += [(row, (prompt, answer)) for answer in answers]
-        inputs = [TokensPrompt(prompt_token_ids=prompt + answer) for _, (prompt, answer) in pairs]
-        sampling = VLLMSamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        outputs = self.llm.generate(inputs, sampling, lora_request=self._lora_request(), use_tqdm=False)
-        scores: list[list[tuple[float, int]]] = [[] for _ in prompts]
-        for (row, (prompt, answer)), output in zip(pairs, outputs, strict=True):
-            steps = output.prompt_logprobs[len(prompt) : len(prompt) + len(answer)]
-            total = sum(step[token].logprob for step, token in zip(steps, answer, strict=True))
-            scores[row].append((total, len(answer)))
-        return scores
+        lora = self._lora_request()
+        encoded = [reply_token_ids(self.tokenizer, m, options) for m, options in zip(prompts, replies, strict=True)]
+        prefill = VLLMSamplingParams(max_tokens=1, temperature=0.0)
+        self._run([TokensPrompt(prompt_token_ids=prompt) for prompt, _ in encoded], prefill, lora)
+        inputs, params, where = [], [], []
+        for row, (prompt, answers) in enumerate(encoded):
+            for column, answer in enumerate(answers):
+                for position, token in enumerate(answer):
+                    inputs.append(TokensPrompt(prompt_token_ids=prompt + answer[:position]))
+                    params.append(VLLMSamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[token]))
+                    where.append((row, column, token))
+        totals = [[0.0] * len(answers) for _, answers in encoded]
+        for (row, column, token), output in zip(where, self._run(inputs, params, lora), strict=True):
+            totals[row][column] += output.outputs[0].logprobs[0][token].logprob
+        return [
+            [(total, len(answer)) for total, answer in zip(row_totals, answers, strict=True)]
+            for row_totals, (_, answers) in zip(totals, encoded, strict=True)
+        ]
+
+    def _run(self, inputs: list, sampling, lora) -> list:
+        """`LLM.generate`, with the engine's death (vLLM kills it on an error in a worker, the kernel's OOM
+        killer among them) reported as one line."""
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        try:
+            return self.llm.generate(inputs, sampling, lora_request=lora, use_tqdm=False)
+        except EngineDeadError as exc:
+            raise AgentkitError(
+                f"the vLLM engine died ({type(exc).__name__}); its worker was killed or crashed, often for lack "
+                "of memory: see the log above"
+            ) from exc
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
             del self.llm
             self.llm = None
         shutil.rmtree(self._snapshots, ignore_errors=True)
+

@@ -207,3 +207,17 @@ def test_thought_cloning_checks_behavior_clonings_fields_at_config_load():
     assert result.stderr.strip().splitlines() == [
         "thought_cloning: error: ThoughtCloningConfig: demo_noise=1.5 must be in [0, 1)"
     ]
+
+
+@pytest.mark.slow
+def test_a_failed_evaluation_keeps_the_trained_adapter_and_is_one_line(common, tmp_path):
+    """The held-out set cannot be built: training's result and report stay, the error is one line."""
+    out = tmp_path / "run"
+    broken_eval = "env.eval_kwargs.game_set=no-such-set"
+    result = run_recipe([*common, f"output_dir={out}", "train.max_steps=1", "eval.baselines=[]", broken_eval])
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("bc: error: evaluation failed after training (") and last.endswith(f"kept in {out}")
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval"] == {} and metrics["train"]["global_steps"] == 1

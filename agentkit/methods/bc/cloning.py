@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentkit.errors import AgentkitError
 from agentkit.methods.bc.config import BCConfig
 
 
@@ -80,6 +81,14 @@ def clone(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc
     training = train(config, model, demos, run_dir, cpu, thought_weight)
     if not finish_training(state):
         return
-    evaluations = {} if config.skip_eval else evaluate(config, model, run_dir, label)
+    try:
+        evaluations = {} if config.skip_eval else evaluate(config, model, run_dir, label)
+    except Exception as exc:  # the trained result is on disk already: report training, name the failure
+        report(config, run_dir, training, {}, title)
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise AgentkitError(
+            f"evaluation failed after training ({type(exc).__name__}: {reason}); the trained result and the "
+            f"training report are kept in {run_dir}"
+        ) from exc
     report(config, run_dir, training, evaluations, title)
     print_report(run_dir)
