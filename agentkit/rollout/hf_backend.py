@@ -122,7 +122,7 @@ class HFBackend(Backend):
         cache of the stored prompt that shares the longest start with it: on CPU the prompt dominates the
         cost of scoring, and an episode's prompts repeat the system prompt, the objective and (with a full
         history) every earlier turn."""
-        best, reuse = 0, None
+        best, reuse, cached = 0, None, 0
         for ids, cache in self._prefixes:
             shared = 0
             for a, b in zip(ids, prompt[:-1], strict=False):  # the last token is always computed, for its logits
@@ -130,10 +130,11 @@ class HFBackend(Backend):
                     break
                 shared += 1
             if shared > best:
-                best, reuse = shared, cache
+                best, reuse, cached = shared, cache, len(ids)
         if reuse is not None:
             reuse = copy.deepcopy(reuse)
-            reuse.crop(best)
+            if best < cached:
+                reuse.crop(best - cached)  # drop the stored prompt's tokens past the shared start
         out = self.model(
             input_ids=torch.tensor([prompt[best:]]), past_key_values=reuse, use_cache=True, logits_to_keep=1
         )
