@@ -327,7 +327,14 @@ def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
 
 def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
     """The prompt format's options, the same for every command that plays an env."""
-    parser.add_argument("--history", type=int, default=4, help="past steps kept in the prompt")
+    parser.add_argument(
+        "--history", type=_history, default=4, help="past steps kept in the prompt (`all`: the whole episode)"
+    )
+    parser.add_argument(
+        "--past-commands",
+        action="store_true",
+        help="earlier observations keep their command lists (the quickstart's prompt, with --history all)",
+    )
     parser.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
     parser.add_argument(
         "--thoughts-in-order",
@@ -347,7 +354,15 @@ def _prompt_format(args: argparse.Namespace) -> PromptFormat:
         thoughts=args.thoughts,
         thoughts_in_order=args.thoughts_in_order,
         past_thoughts=not args.hide_past_thoughts,
+        past_commands=args.past_commands,
     )
+
+
+def _history(text: str) -> int | None:
+    """`--history`: a count of past steps >= 0, or `all`."""
+    if text == "all":
+        return None
+    return int(_positive(int, 0)(text))
 
 
 def _model_path(args: argparse.Namespace) -> str:

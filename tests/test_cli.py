@@ -195,6 +195,9 @@ def test_collect_and_eval_agent_read_the_same_prompt_options():
     expected = PromptFormat(history=1, thoughts=True, thoughts_in_order=True, past_thoughts=False)
     assert _prompt_format(collect) == _prompt_format(agent) == expected
     assert _prompt_format(build_parser().parse_args(["eval", "agent", "--env", "textworld"])) == PromptFormat(history=4)
+    full = ["--history", "all", "--past-commands"]
+    quickstart = build_parser().parse_args(["eval", "agent", "--env", "textworld", *full])
+    assert _prompt_format(quickstart) == PromptFormat(history=None, past_commands=True)
 
 
 def test_collect_seed_draws_a_fresh_game_set(textworld_cache, tmp_path, capsys):
