@@ -116,7 +116,7 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
     from agentkit.rollout.backend import reply_token_ids
     from agentkit.rollout.hf_backend import HFBackend
 
-    backend = HFBackend(always_north, batch_size=2)  # three replies: two passes on copies of the prompt's cache
+    backend = HFBackend(always_north, batch_size=2)  # three replies: two rows on the prompt's cache
     prompt = [{"role": "user", "content": "room 7"}]
     replies = ["Action: go north", "Action: look", "Action: take the small key from the table"]
     (scores,) = backend.score([prompt], [replies])

@@ -106,8 +106,8 @@ class HFBackend(Backend):
 
     @torch.inference_mode()
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
-        """Per prompt, one forward pass over the prompt, then all its replies in one batch on copies of
-        the prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
+        """Per prompt, one forward pass over the prompt's new tokens, then its replies in one row on the
+        prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
         if self.adapter is not None:
             check_unchanged(self.adapter)
         scores = []
@@ -144,24 +144,36 @@ class HFBackend(Backend):
         return out
 
     def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:
+        """Each answer's log-probability after `prompt`. Up to `batch_size` answers (all but their last token)
+        go in one row after the prompt's cache, each attending to the prompt and its own earlier tokens
+        (a tree mask): the cache is read once, never copied per answer, and cropped back afterwards."""
         out = self._prompt_forward(prompt)
         first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
         totals = [first[answer[0]].item() for answer in answers]
-        for start in range(0, len(answers), self.batch_size):  # `batch_size` replies per pass bound memory
+        cache, length = out.past_key_values, len(prompt)
+        for start in range(0, len(answers), self.batch_size):
             chunk = answers[start : start + self.batch_size]
-            width = max(len(answer) for answer in chunk) - 1
-            if width == 0:
+            flat = [token for answer in chunk for token in answer[:-1]]
+            if not flat:
                 continue
-            cache = copy.deepcopy(out.past_key_values)
-            cache.batch_repeat_interleave(len(chunk))
-            pad = self.tokenizer.pad_token_id
-            # Each answer but its last token follows the prompt; right padding keeps real positions exact.
-            rest = [answer[:-1] + [pad] * (width - len(answer) + 1) for answer in chunk]
-            mask = [[1] * (len(prompt) + len(answer) - 1) + [0] * (width - len(answer) + 1) for answer in chunk]
+            mask = torch.zeros(1, 1, len(flat), length + len(flat), dtype=torch.bool)
+            mask[..., :length] = True
+            positions, offset = [], 0
+            for answer in chunk:
+                for i in range(len(answer) - 1):
+                    mask[0, 0, offset + i, length + offset : length + offset + i + 1] = True
+                    positions.append(length + i)
+                offset += len(answer) - 1
             logits = self.model(
-                input_ids=torch.tensor(rest), attention_mask=torch.tensor(mask), past_key_values=cache
-            ).logits.float().log_softmax(-1)
+                input_ids=torch.tensor([flat]),
+                attention_mask=mask,
+                position_ids=torch.tensor([positions]),
+                past_key_values=cache,
+            ).logits[0].float().log_softmax(-1)
+            cache.crop(-len(flat))  # back to the prompt alone, for the next chunk and the prefix cache
+            offset = 0
             for k, answer in enumerate(chunk):
-                steps = torch.arange(len(answer) - 1)
-                totals[start + k] += logits[k, steps, torch.tensor(answer[1:])].sum().item()
+                rows = torch.arange(offset, offset + len(answer) - 1)
+                totals[start + k] += logits[rows, torch.tensor(answer[1:])].sum().item()
+                offset += len(answer) - 1
         return totals
