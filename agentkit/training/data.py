@@ -128,8 +128,8 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
     then its reply.
 
     Built with `prompt_format.messages_for`, the function that builds inference prompts, so what a model
-    is trained on is what it sees when it acts (history window and admissible commands included). A
-    decision whose prompt extends the previous conversation (a full history, see
+    is trained on is what it sees when it acts (history window and admissible commands included). With a
+    full history (`history: null`), a decision whose prompt extends the previous conversation (see
     `PromptFormat.past_commands`) continues it instead of repeating it: causal attention gives every reply
     the same context either way, and the shared prompt is computed once.
     """
@@ -143,7 +143,7 @@ def decision_samples(episode, prompt_format) -> list[list[dict[str, Any]]]:
         action_line = turn.text.rfind("Action:")
         if turn.thought and action_line > 0:
             reply["thought_chars"] = action_line  # the `Thought: ...` lines before the action
-        if samples and _extends(samples[-1], prompt):
+        if prompt_format.history is None and samples and _extends(samples[-1], prompt):
             samples[-1] = [*samples[-1], *prompt[len(samples[-1]) :], reply]
         else:
             samples.append([*prompt, reply])
