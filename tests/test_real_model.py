@@ -92,8 +92,9 @@ def test_one_lora_sft_step_moves_only_the_adapter_weights(real_model_dir, tokeni
     from agentkit.training.sft import AdapterConfig, TrainConfig, model_init_kwargs, peft_config, sft_args
 
     train = TrainConfig(learning_rate=1e-3, max_steps=1, batch_size=4, warmup_ratio=0.0, logging_steps=1)
-    dataset, dropped = samples_dataset(tokenizer, [demo_episode("key"), demo_episode("lamp")], PromptFormat())
-    assert dataset.num_rows == 4 and dropped == 0
+    episodes = [demo_episode("key"), demo_episode("lamp")]
+    dataset, dropped, decisions = samples_dataset(tokenizer, episodes, PromptFormat())
+    assert dataset.num_rows == decisions == 4 and dropped == 0
     model = AutoModelForCausalLM.from_pretrained(real_model_dir, **model_init_kwargs(train))
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     trainer = SFTTrainer(
