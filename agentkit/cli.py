@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,7 +61,6 @@ def _cmd_validate(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    import os
     import signal
 
     from agentkit.rollout.vllm_backend import cpu_environment
@@ -317,8 +317,6 @@ def _cmd_view(args: argparse.Namespace) -> None:
 def _apply_vllm_environment(backend: str, cache_dir: str) -> None:
     """vLLM reads its settings from the environment when it is imported: set them before that."""
     if backend == "vllm":
-        import os
-
         from agentkit.rollout.vllm_backend import cpu_environment
 
         for key, value in cpu_environment(os.path.expanduser(cache_dir)).items():
@@ -372,14 +370,10 @@ def _model_path(args: argparse.Namespace) -> str:
 
     if getattr(args, "backend", None) == "openai":
         return args.model
-    import os
-
     return resolve_model(args.model, os.path.expanduser(args.cache_dir))
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    import os
-
     from agentkit.models import catalogue_rows
 
     for row in catalogue_rows(os.path.expanduser(args.cache_dir)):

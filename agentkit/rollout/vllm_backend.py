@@ -179,4 +179,3 @@ class VLLMBackend(Backend):
             del self.llm
             self.llm = None
         shutil.rmtree(self._snapshots, ignore_errors=True)
-

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from agentkit.config import ConfigError, config_to_dict, save_config
-from agentkit.training.checkpoints import last_checkpoint, mark_complete
+from agentkit.training.checkpoints import complete_checkpoints, last_checkpoint, mark_complete
 
 CONFIG_FILE = "config.yaml"
 WARM_START = "warm_start"  # `model: warm_start` starts from the recipe's own warm start
@@ -223,8 +223,6 @@ def write_report(run_dir: str | Path, metrics: dict[str, Any], lines: list[str],
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     """Complete step checkpoints, oldest first (see `agentkit.training.checkpoints`)."""
-    from agentkit.training.checkpoints import complete_checkpoints
-
     return complete_checkpoints(run_dir / "checkpoints", "step")
 
 
@@ -238,10 +236,8 @@ def save_checkpoint(
     accelerator.save_state(str(folder))
     if accelerator.is_main_process:
         export(folder)
-        partial = folder / "progress.json.partial"
-        partial.write_text(json.dumps({"step": step, "history": history}))
-        partial.replace(folder / "progress.json")
-        mark_complete(folder)
+        (folder / "progress.json").write_text(json.dumps({"step": step, "history": history}))
+        mark_complete(folder)  # written last: a folder without the marker is never resumed from
         for old in checkpoint_dirs(run_dir)[:-limit]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
