@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 
 from agentkit.cli import _model_path, build_parser, main
 from agentkit.errors import AgentkitError
@@ -181,6 +182,21 @@ def test_scores_of_the_base_model_and_of_an_adapter_equal_hf(vllm_real, real_mod
     base = scores[None]
     assert base[1][0][0] > base[1][1][0]  # Paris over London
     assert scores[str(adapter)] != base
+
+
+def test_bfloat16_scores_match_float32_closely_enough_to_pick_the_same_replies(real_model_dir):
+    """`eval.dtype: bfloat16` (faster on CPUs with AVX512-BF16) must not change which command an agent picks
+    when the choice is clear."""
+    prompts = [CHATS[2], CHATS[0]]
+    replies = [["take red key", "go north", "open door", "eat key"], ["Paris.", "London.", "The capital is Paris."]]
+    full = HFBackend(str(real_model_dir), threads=2).reply_logprobs(prompts, replies)
+    backend = HFBackend(str(real_model_dir), threads=2, dtype="bfloat16")
+    assert backend.model.dtype == torch.bfloat16
+    half = backend.reply_logprobs(prompts, replies)
+    for ours, theirs in zip(half, full, strict=True):
+        assert [n for _, n in ours] == [n for _, n in theirs]
+        assert [s for s, _ in ours] == pytest.approx([s for s, _ in theirs], abs=0.5)
+    assert half[1][0][0] > half[1][1][0]  # Paris over London, as in float32
 
 
 def test_a_dead_engine_is_one_line_error(vllm_real):

@@ -17,7 +17,7 @@ class HFBackend(Backend):
     model: a local model folder or hub name.
     adapter: a PEFT LoRA adapter folder to sample with.
     batch_size: prompts per `generate` call, replies per scoring pass (memory bound).
-    dtype: the weights' dtype (float32 on CPU: bf16 is several times slower there).
+    dtype: the weights' dtype: bfloat16 is faster only on CPUs with AVX512-BF16 or AMX (and on GPUs).
     threads: torch's intra-op threads for this process (tiny models on a loaded CPU run far faster on one).
     prefix_cache: how many recent prompts' KV caches scoring keeps; a prompt that starts like one of them
         (the same system prompt and objective, an episode's earlier turns) computes only its new tokens.

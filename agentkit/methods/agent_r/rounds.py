@@ -29,7 +29,7 @@ def evaluate(config: AgentRConfig, model: str, round_dir: Path, name: str) -> di
     from agentkit.trajectory import read_episodes
 
     tasks = config.env.tasks(config.env.eval_kwargs, config.seed, limit=config.env.eval_limit)
-    kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
+    kwargs = config.eval.backend_kwargs()
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     tuned = config.lora.backend_model(model, config.lora.output_folder(round_dir))
     backend = partial(make_backend, config.eval.backend, *tuned, **kwargs)

@@ -34,7 +34,7 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
 
     sampling = SamplingParams(max_tokens=config.eval.max_tokens)
     space = config.eval.action_space
-    backend_kwargs = {"threads": config.eval.threads} if config.eval.backend == "hf" else {}
+    backend_kwargs = config.eval.backend_kwargs()
     agents = {}
     if "random" in config.eval.baselines:
         agents["random"] = lambda: PolicyAgent(RandomPolicy(config.seed))
