@@ -59,9 +59,8 @@ class EvalConfig:
     max_tokens: int = 24
     baselines: list[str] = field(default_factory=lambda: ["random", "base"])
     threads: int | None = None
-    # The HF backend's weights: bfloat16 runs ~1.6x faster than float32 on CPUs with AVX512-BF16 or AMX and
-    # far slower on CPUs without them.
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    # The HF backend's weights; `auto` takes bfloat16 where it is fast (`agentkit.precision`).
+    dtype: Literal["auto", "float32", "bfloat16"] = "float32"
     expert_agreement: bool = True  # also score each agent's replies on the expert's own held-out decisions
     # `text`: the model writes its command; `admissible` (`admissible_sum`): it picks among the env's
     # admissible commands by its log-probability of each, per token (whole); every action is valid.

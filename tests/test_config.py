@@ -60,3 +60,30 @@ def test_a_float_written_with_an_exponent_but_no_dot_is_a_float():
     assert load_config(BCConfig, None, ["train.learning_rate=2e-4"]).train.learning_rate == pytest.approx(2e-4)
     with pytest.raises(ConfigError, match=r"train.learning_rate='fast' must be float"):
         load_config(BCConfig, None, ["train.learning_rate=fast"])
+
+
+CPUS = [(True, False, True), (False, True, True), (False, False, False)]  # AVX512-BF16, AMX, bfloat16 is fast
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "fast"), CPUS)
+def test_auto_precision_takes_bfloat16_only_on_a_cpu_with_bfloat16_instructions(monkeypatch, avx512_bf16, amx, fast):
+    import torch
+
+    from agentkit.precision import resolve_dtype
+    from agentkit.training.sft import sft_args
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    config = load_config(BCConfig, None, ["train.bf16=auto", "eval.dtype=auto"])
+    assert sft_args(config.train, "unused", use_cpu=True).bf16 is fast
+    assert resolve_dtype(config.eval.dtype) == ("bfloat16" if fast else "float32")
+    assert resolve_dtype("float32") == "float32"  # an explicit choice is kept
+    assert sft_args(load_config(BCConfig, None, ["train.bf16=false"]).train, "unused", use_cpu=True).bf16 is False
+
+
+@pytest.mark.parametrize(("override", "message"), [("train.bf16=sometimes", "train.bf16='sometimes'"),
+                                                   ("eval.dtype=float16", "eval.dtype='float16'")])  # fmt: skip
+def test_a_precision_that_is_neither_a_choice_nor_auto_fails_at_load(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(BCConfig, None, [override])

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from agentkit.precision import resolve_dtype
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged, tensors_digest
 from agentkit.rollout.backend import Backend, Messages, prompt_token_ids, reply_token_ids
 from agentkit.rollout.sampling import Completion, SamplingParams
@@ -17,7 +18,7 @@ class HFBackend(Backend):
     model: a local model folder or hub name.
     adapter: a PEFT LoRA adapter folder to sample with.
     batch_size: prompts per `generate` call, replies per scoring pass (memory bound).
-    dtype: the weights' dtype: bfloat16 is faster only on CPUs with AVX512-BF16 or AMX (and on GPUs).
+    dtype: the weights' dtype, or `auto`: bfloat16 where it is fast (`agentkit.precision`), else float32.
     threads: torch's intra-op threads for this process (tiny models on a loaded CPU run far faster on one).
     prefix_cache: how many recent prompts' KV caches scoring keeps; a prompt that starts like one of them
         (the same system prompt and objective, an episode's earlier turns) computes only its new tokens.
@@ -44,7 +45,7 @@ class HFBackend(Backend):
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
         self._prefixes: list[tuple[list[int], Any]] = []  # (prompt ids, their KV cache), newest last
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_dtype(dtype))).eval()
         if adapter is not None:
             self.load_adapter(adapter)
 

@@ -1,12 +1,13 @@
 """What every SFT-style recipe shares: the training settings, the LoRA settings, and TRL's trainer built
-from them with CPU-safe defaults (TRL defaults to bf16 and gradient checkpointing, both slow on CPU)."""
+from them with CPU-safe defaults (TRL defaults to bf16 and gradient checkpointing; on a CPU without bfloat16
+instructions both are slow)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass
@@ -58,7 +59,7 @@ class TrainConfig:
     lr_scheduler: str = "cosine"
     max_length: int = 1024
     padding_free: bool = True
-    bf16: bool = False
+    bf16: bool | Literal["auto"] = False  # mixed precision; `auto`: where bfloat16 is fast (`agentkit.precision`)
     logging_steps: int = 5
     save_steps: int = 50
     save_total_limit: int = 2
@@ -142,6 +143,8 @@ def sft_args(train: TrainConfig, output_dir: str | Path, **overrides: Any):
     """TRL's SFTConfig for pre-tokenized `input_ids` + `labels` datasets."""
     from trl import SFTConfig
 
+    from agentkit.precision import bf16_is_fast
+
     values: dict[str, Any] = dict(
         output_dir=str(output_dir),
         learning_rate=train.learning_rate,
@@ -158,7 +161,7 @@ def sft_args(train: TrainConfig, output_dir: str | Path, **overrides: Any):
         save_total_limit=train.save_total_limit,
         seed=train.seed,
         data_seed=train.seed,
-        bf16=train.bf16,
+        bf16=bf16_is_fast() if train.bf16 == "auto" else train.bf16,
         gradient_checkpointing=False,
         padding_free=train.padding_free,
         model_init_kwargs=model_init_kwargs(train) or None,
