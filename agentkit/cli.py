@@ -331,7 +331,12 @@ def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--past-commands",
         action="store_true",
-        help="earlier observations keep their command lists (the quickstart's prompt, with --history all)",
+        help="earlier observations keep their command lists, so each prompt extends the last (with --history all)",
+    )
+    parser.add_argument(
+        "--hide-commands",
+        action="store_true",
+        help="list no admissible commands in the prompt (the quickstart's prompt, with --history all)",
     )
     parser.add_argument("--thoughts", action="store_true", help="replies carry a Thought: line")
     parser.add_argument(
@@ -353,6 +358,7 @@ def _prompt_format(args: argparse.Namespace) -> PromptFormat:
         thoughts_in_order=args.thoughts_in_order,
         past_thoughts=not args.hide_past_thoughts,
         past_commands=args.past_commands,
+        show_admissible=not args.hide_commands,
     )
 
 
@@ -391,7 +397,7 @@ def _backend_options(args: argparse.Namespace) -> dict:
             "concurrency": args.concurrency,
             "max_retries": args.retries,
         }
-    return {}
+    return {"dtype": args.dtype} if args.backend == "hf" else {}
 
 
 def _positive(kind: type[int] | type[float], low: float) -> Callable[[str], int | float]:
@@ -447,6 +453,12 @@ def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -
     else:
         sub.add_argument("--adapter", help="a PEFT LoRA adapter folder (hf and vllm backends)")
     sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    sub.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="the hf backend's weights (auto: bfloat16 where the CPU or GPU runs it fast)",
+    )
     sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
     _add_server_arguments(sub)
     sub.add_argument("--cache-dir", default="~/.cache/agentkit", help="converted models and vLLM's compile cache")

@@ -188,6 +188,18 @@ def test_every_command_that_talks_to_a_server_takes_timeout_concurrency_and_retr
     assert (play.timeout, play.concurrency, play.retries) == (5, 2, 1)
 
 
+def test_the_hf_backend_loads_the_dtype_the_command_line_names(tiny_model_dir):
+    import torch
+
+    from agentkit.cli import _backend_options
+    from agentkit.rollout.backend import make_backend
+
+    argv = ["eval", "agent", "--env", "textworld", "--model", str(tiny_model_dir)]
+    assert build_parser().parse_args(argv).dtype == "auto"
+    options = _backend_options(build_parser().parse_args([*argv, "--dtype", "bfloat16"]))
+    assert make_backend("hf", str(tiny_model_dir), **options).model.dtype == torch.bfloat16
+
+
 def test_collect_and_eval_agent_read_the_same_prompt_options():
     options = ["--history", "1", "--thoughts", "--thoughts-in-order", "--hide-past-thoughts"]
     collect = build_parser().parse_args(["collect", "--env", "textworld", "--out", "x.jsonl", *options])
@@ -195,9 +207,12 @@ def test_collect_and_eval_agent_read_the_same_prompt_options():
     expected = PromptFormat(history=1, thoughts=True, thoughts_in_order=True, past_thoughts=False)
     assert _prompt_format(collect) == _prompt_format(agent) == expected
     assert _prompt_format(build_parser().parse_args(["eval", "agent", "--env", "textworld"])) == PromptFormat(history=4)
-    full = ["--history", "all", "--past-commands"]
-    quickstart = build_parser().parse_args(["eval", "agent", "--env", "textworld", *full])
-    assert _prompt_format(quickstart) == PromptFormat(history=None, past_commands=True)
+    whole = ["eval", "agent", "--env", "textworld", "--history", "all"]
+    assert _prompt_format(build_parser().parse_args([*whole, "--past-commands"])) == PromptFormat(
+        history=None, past_commands=True
+    )
+    quickstart = build_parser().parse_args([*whole, "--hide-commands"])  # the quickstart adapter's prompt
+    assert _prompt_format(quickstart) == PromptFormat(history=None, show_admissible=False)
 
 
 def test_collect_seed_draws_a_fresh_game_set(textworld_cache, tmp_path, capsys):
