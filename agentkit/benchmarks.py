@@ -83,7 +83,7 @@ BENCHES: dict[str, Bench] = {
         "sft_padding.py",
         "speed",
         ("--steps", "8", "--rounds", "2"),
-        about="trajectory SFT tokens/s: padding-free vs padded, peak RSS, MFU",
+        about="trajectory SFT tokens/s: padding-free vs padded, bf16 vs fp32, peak RSS, MFU",
     ),
     "bc_textworld": Bench(
         "bc_textworld.py",

@@ -1,7 +1,8 @@
 """SFT throughput on agent trajectories: TRL's padded default against padding-free batches, same data, same
 model.
 
-    python bench/sft_padding.py [--preset tiny|small] [--steps N] [--rounds R] [--threads T]
+    python bench/sft_padding.py [--preset tiny|small | --model smollm2-135m --layers 8] [--steps N] [--rounds R]
+                                [--threads T]
 
 Three variants train the same LoRA adapter on the same expert TextWorld decisions (per-turn loss masks kept,
 same seed, so the same batches in the same order):
@@ -9,12 +10,16 @@ same seed, so the same batches in the same order):
 - padded: TRL's default, each batch padded to its longest decision, with an attention mask;
 - padding-free, sdpa: one packed row per batch, transformers' sdpa under a block-diagonal mask;
 - padding-free, varlen: one packed row, one causal attention per decision
-  (`agentkit.training.varlen_attention`).
+  (`agentkit.training.varlen_attention`);
+- padding-free, varlen, bf16: the same under bfloat16 autocast (fast only on CPUs with AVX512-BF16 or AMX).
 
 Each run is a child process (so its peak RSS is its own), and the variants take turns, rotating which goes
 first, so they see the same machine load; every run and the matmul peak use `--threads` threads (default 1:
-on a shared machine two threads thrash). MFU is useful FLOPs (6 x params x tokens + 12 x layers x hidden x
-length^2 per decision, the PaLM convention) over the fp32 matmul peak measured in the same run.
+on a shared machine two threads thrash). MFU is the FLOPs the step must do over the matmul peak of its
+dtype measured in the same run: the forward (2 x params x tokens + 2 x layers x hidden x length^2 per
+decision) and the backward's activation gradients down to the lowest adapted layer (twice the forward of that
+span); LoRA's own weight gradients are negligible. With adapters on every layer this is 4N per token where the
+PaLM convention for full fine-tuning counts 6N.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ VARIANTS = {
     "padded": {"padding_free": False},
     "padding-free, sdpa": {"padding_free": True, "attn_implementation": "sdpa"},
     "padding-free, varlen": {"padding_free": True},
+    "padding-free, varlen, bf16": {"padding_free": True, "bf16": True},
 }
 BATCH = 8
 
@@ -56,7 +62,7 @@ def demos(cache: Path, games: int):
     return episodes
 
 
-def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
+def child(model: str, data: str, variant: str, steps: int, out: str, layers: int | None) -> None:
     """Train one variant and print its figures as one JSON line (run in its own process)."""
     import resource
 
@@ -78,7 +84,7 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
         args=sft_args(settings, out, use_cpu=True, disable_tqdm=True, **overrides),
         train_dataset=datasets.load_from_disk(data),
         processing_class=load_tokenizer(model),
-        peft_config=peft_config(AdapterConfig()),
+        peft_config=peft_config(AdapterConfig(layers=layers), model),
     )
     lengths: list[int] = []
     collate = trainer.data_collator
@@ -92,6 +98,7 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
     result = trainer.train()
     seconds = time.perf_counter() - started
     config = trainer.model.config
+    layer_params = sum(p.numel() for p in trainer.model.get_base_model().model.layers[0].parameters())
     print(
         json.dumps(
             {
@@ -99,7 +106,11 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
                 "lengths": lengths,
                 "loss": result.training_loss,
                 "params": sum(p.numel() for p in trainer.model.parameters()),
+                "layer_params": layer_params,
+                "head_params": config.vocab_size * config.hidden_size,
                 "layers": config.num_hidden_layers,
+                "trained_layers": layers or config.num_hidden_layers,
+                "bf16": bool(setup.get("bf16")),
                 "hidden": config.hidden_size,
                 "attention": config._attn_implementation,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -108,11 +119,11 @@ def child(model: str, data: str, variant: str, steps: int, out: str) -> None:
     )
 
 
-def matmul_peak(size: int = 1024, repeats: int = 20) -> float:
-    """fp32 FLOP/s of a large square matmul on this process's threads: the peak MFU is measured against."""
+def matmul_peak(size: int = 1024, repeats: int = 20, dtype: str = "float32") -> float:
+    """FLOP/s of a large square matmul in `dtype` on this process's threads: the peak MFU is measured against."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
@@ -170,9 +181,9 @@ def attention_seconds(lengths: list[int], heads: int, kv_heads: int, head_dim: i
     return seconds
 
 
-def run_child(model: str, data: Path, variant: str, steps: int, out: Path, threads: int) -> dict:
+def run_child(model: str, data: Path, variant: str, steps: int, out: Path, threads: int, layers: int | None) -> dict:
     command = [sys.executable, __file__, "--child", variant, "--model", model, "--data", str(data)]
-    command += ["--steps", str(steps), "--out", str(out)]
+    command += ["--steps", str(steps), "--out", str(out)] + (["--layers", str(layers)] if layers else [])
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -180,33 +191,37 @@ def run_child(model: str, data: Path, variant: str, steps: int, out: Path, threa
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def useful_flops(run: dict) -> float:
-    tokens = sum(run["lengths"])
-    attention = 12 * run["layers"] * run["hidden"] * sum(n * n for n in run["lengths"])
-    return 6 * run["params"] * tokens + attention
+def step_flops(run: dict) -> float:
+    """The forward, then the backward's activation gradients down to the lowest adapted layer (see above)."""
+    tokens, squares = sum(run["lengths"]), sum(n * n for n in run["lengths"])
+    forward = 2 * run["params"] * tokens + 2 * run["layers"] * run["hidden"] * squares
+    span = run["trained_layers"] * run["layer_params"] + run["head_params"]
+    backward = 2 * (2 * span * tokens + 2 * run["trained_layers"] * run["hidden"] * squares)
+    return forward + backward
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--model", help="a catalogue name, folder or hub name instead of a tiny preset")
+    parser.add_argument("--layers", type=int, help="adapters on the last N layers only (lora.layers)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--games", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", choices=list(VARIANTS))
-    parser.add_argument("--model")
     parser.add_argument("--data")
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.child:
-        child(args.model, args.data, args.child, args.steps, args.out)
+        child(args.model, args.data, args.child, args.steps, args.out, args.layers)
         return
 
     import torch
     from transformers import AutoConfig
 
     from agentkit.benchmarks import result_line
-    from agentkit.models import load_tokenizer, make_tiny_model
+    from agentkit.models import load_tokenizer, make_tiny_model, resolve_model
     from agentkit.prompts import PromptFormat
     from agentkit.training.data import samples_dataset
 
@@ -215,17 +230,20 @@ def main() -> None:
     runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
-        model = str(make_tiny_model(cache / "model", preset=args.preset))
+        if args.model:
+            model = resolve_model(args.model, ".cache/agentkit")
+        else:
+            model = str(make_tiny_model(cache / "model", preset=args.preset))
         dataset, _, _ = samples_dataset(load_tokenizer(model), demos(cache, args.games), PromptFormat(history=4))
         dataset.save_to_disk(str(cache / "data"))
         lengths = [len(x) for x in dataset["input_ids"]]
-        peak = matmul_peak()
+        peak = {dtype: matmul_peak(dtype=dtype) for dtype in ("float32", "bfloat16")}
         for round_index in range(args.rounds):
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                run = run_child(model, cache / "data", name, args.steps, cache / "out", args.threads)
+                run = run_child(model, cache / "data", name, args.steps, cache / "out", args.threads, args.layers)
                 runs[name].append(run)
-        peak = max(peak, matmul_peak())
+        peak = {dtype: max(best, matmul_peak(dtype=dtype)) for dtype, best in peak.items()}
         batch_lengths = runs["padded"][0]["lengths"][:BATCH]
         config = AutoConfig.from_pretrained(model)
         heads = config.num_attention_heads
@@ -237,19 +255,21 @@ def main() -> None:
     }
     print(
         f"\n{len(lengths)} decisions, {min(lengths)}-{max(lengths)} tokens"
-        f" (mean {sum(lengths) / len(lengths):.0f}), preset {args.preset}, batch {BATCH},"
-        f" {args.steps} steps per run, {args.rounds} runs per variant taking"
-        f" turns, {args.threads} thread(s); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s\n"
+        f" (mean {sum(lengths) / len(lengths):.0f}), model {args.model or 'preset ' + args.preset},"
+        f" adapters on {runs['padded'][0]['trained_layers']} of {runs['padded'][0]['layers']} layers, batch {BATCH},"
+        f" {args.steps} steps per run, {args.rounds} runs per variant taking turns, {args.threads} thread(s);"
+        f" matmul peak {peak['float32'] / 1e9:.1f} GFLOP/s fp32, {peak['bfloat16'] / 1e9:.1f} bf16\n"
     )
     print("| variant | attention | real tokens/s | ratio to padded | train loss | peak RSS (MB) | MFU |")
     print("|---|---|---|---|---|---|---|")
     for name, rs in runs.items():
-        flops = sum(useful_flops(r) for r in rs) / sum(r["seconds"] for r in rs)
+        flops = sum(step_flops(r) for r in rs) / sum(r["seconds"] for r in rs)
+        limit = peak["bfloat16" if rs[0]["bf16"] else "float32"]
         losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
         print(
             f"| {name} | {rs[0]['attention']} | {rate[name]:.0f} | {rate[name] / rate['padded']:.2f}x |"
             f" {losses} |"
-            f" {max(r['peak_rss_mb'] for r in rs):.0f} | {100 * flops / peak:.1f}% |"
+            f" {max(r['peak_rss_mb'] for r in rs):.0f} | {100 * flops / limit:.1f}% |"
         )
     print(
         f"\nAttention alone ({shape[0]} heads, {shape[1]} KV heads, head dim {shape[2]}), forward + backward"
@@ -272,6 +292,13 @@ def main() -> None:
             measure="SFT padding-free (varlen) / TRL padded",
             ratio=round(rate["padding-free, varlen"] / rate["padded"], 3),
             goal=1.5,
+        )
+    )
+    print(
+        result_line(
+            "SPEED",
+            measure="SFT padding-free (varlen) bf16 / fp32",
+            ratio=round(rate["padding-free, varlen, bf16"] / rate["padding-free, varlen"], 3),
         )
     )
 
