@@ -65,6 +65,10 @@ class AgentEvaluation:
     loop_action_rate: float  # actions in a loop of period 1 to 3 (`_loop_counts`)
     errors: int
     expert_agreement: float | None = None  # see `expert_agreement`; None when not measured
+    # Of a scoring backend (`Backend.prompt_token_counts`): prompt tokens it computed per decision, and the
+    # share of prompt tokens its prefix cache served; None when the backend does not count them.
+    prompt_tokens_per_decision: float | None = None
+    prefix_cache_hit: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -199,9 +203,14 @@ def evaluate_agents(
                 description=f"eval {name}",
             )
         summary = summarize(name, episodes)
+        backend = getattr(agent, "backend", None)
+        counts = backend.prompt_token_counts() if backend is not None else None
+        if counts and counts[0]:  # read before the agreement pass scores more prompts
+            actions = sum(e.steps for e in episodes)
+            summary.prompt_tokens_per_decision = counts[1] / actions if actions else None
+            summary.prefix_cache_hit = 1 - counts[1] / counts[0]
         if agreement:
             summary.expert_agreement = expert_agreement(agent, decisions, prompt_format)
-        backend = getattr(agent, "backend", None)
         if backend is not None:
             backend.close()
         results.append(summary)

@@ -147,8 +147,35 @@ def test_hf_prefix_cache_scores_like_a_fresh_pass_and_computes_only_the_new_toke
         assert cached.score([episode], [replies])[0] == pytest.approx(fresh.score([episode], [replies])[0], abs=1e-4)
         reply, seen = {"role": "assistant", "content": "Action: go north"}, {"role": "user", "content": f"room {step}"}
         episode = [*episode, reply, seen]
-    prompt_passes = [shape[1] for shape in computed if shape[0] == 1]
+    prompt_passes = [shape[1] for shape in computed][::2]  # each score call: the prompt pass, then the replies
     assert prompt_passes[1] < prompt_passes[0] / 2 and prompt_passes[2] < prompt_passes[0] / 2
+    given, computed_tokens = cached.prompt_token_counts()
+    assert fresh.prompt_token_counts() == (given, given)  # without a cache every prompt token is computed
+    assert computed_tokens == sum(prompt_passes)
+
+
+def test_an_evaluation_records_the_prompt_tokens_a_scoring_model_computed_per_decision(always_north, textworld_games,
+                                                                                        tmp_path):  # fmt: skip
+    from agentkit.collect import build_env
+    from agentkit.eval.agent import evaluate_agents
+    from agentkit.policies import RandomPolicy
+    from agentkit.prompts import PromptFormat
+    from agentkit.rollout.engine import ModelAgent, PolicyAgent
+    from agentkit.rollout.hf_backend import HFBackend
+    from agentkit.rollout.sampling import SamplingParams
+
+    kwargs, tasks = textworld_games
+    agents = {
+        "random": lambda: PolicyAgent(RandomPolicy(0)),
+        "model": lambda: ModelAgent(HFBackend(always_north), SamplingParams(), "admissible_sum"),
+    }
+    fmt = PromptFormat(history=None, show_admissible=False)  # each prompt extends the last
+    random, model = evaluate_agents(agents, lambda: build_env("textworld", {**kwargs, "max_steps": 5}, None),
+                                    tasks[:2], tmp_path, num_envs=2, prompt_format=fmt)  # fmt: skip
+    assert random.prefix_cache_hit is None and random.prompt_tokens_per_decision is None
+    assert model.prefix_cache_hit > 0.5  # five steps, each reusing the episode so far
+    assert 0 < model.prompt_tokens_per_decision < 200
+    assert model.as_dict()["prefix_cache_hit"] == model.prefix_cache_hit  # written to metrics.json
 
 
 def test_admissible_action_space_only_names_listed_commands(always_north):

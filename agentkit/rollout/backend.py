@@ -36,6 +36,12 @@ class Backend(ABC):
             for row in self.reply_logprobs(prompts, replies)
         ]
 
+    def prompt_token_counts(self) -> tuple[int, int] | None:
+        """(prompt tokens the scorer was given, of them those it computed rather than took from its prefix
+        cache) since the backend was built; None where they are not counted (engines and servers that
+        cache on their side)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)
         """Release the engine or connections."""
 

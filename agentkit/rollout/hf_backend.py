@@ -45,6 +45,7 @@ class HFBackend(Backend):
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
         self._prefixes: list[tuple[list[int], Any]] = []  # (prompt ids, their KV cache), newest last
+        self._prompt_tokens = [0, 0]  # given to the scorer, computed by it
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_dtype(dtype))).eval()
         if adapter is not None:
             self.load_adapter(adapter)
@@ -118,6 +119,9 @@ class HFBackend(Backend):
             scores.append([(t, len(a)) for t, a in zip(totals, answers, strict=True)])
         return scores
 
+    def prompt_token_counts(self) -> tuple[int, int]:
+        return self._prompt_tokens[0], self._prompt_tokens[1]
+
     def _prompt_forward(self, prompt: list[int]):
         """The model's output on `prompt` (last position's logits, KV cache of the whole prompt), reusing the
         cache of the stored prompt that shares the longest start with it: on CPU the prompt dominates the
@@ -136,6 +140,8 @@ class HFBackend(Backend):
             reuse = copy.deepcopy(reuse)
             if best < cached:
                 reuse.crop(best - cached)  # drop the stored prompt's tokens past the shared start
+        self._prompt_tokens[0] += len(prompt)
+        self._prompt_tokens[1] += len(prompt) - best
         out = self.model(
             input_ids=torch.tensor([prompt[best:]]), past_key_values=reuse, use_cache=True, logits_to_keep=1
         )
