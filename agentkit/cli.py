@@ -455,9 +455,9 @@ def _add_model_arguments(sub: argparse.ArgumentParser, adapters: bool = False) -
     sub.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
     sub.add_argument(
         "--dtype",
-        default="auto",
+        default="float32",
         choices=["auto", "float32", "bfloat16"],
-        help="the hf backend's weights (auto: bfloat16 where the CPU or GPU runs it fast)",
+        help="the hf backend's weights (auto: bfloat16 where the CPU or GPU runs it fast, as the quickstart does)",
     )
     sub.add_argument("--endpoint", default="http://127.0.0.1:8000/v1", help="server URL for --backend openai")
     _add_server_arguments(sub)

@@ -195,7 +195,7 @@ def test_the_hf_backend_loads_the_dtype_the_command_line_names(tiny_model_dir):
     from agentkit.rollout.backend import make_backend
 
     argv = ["eval", "agent", "--env", "textworld", "--model", str(tiny_model_dir)]
-    assert build_parser().parse_args(argv).dtype == "auto"
+    assert build_parser().parse_args(argv).dtype == "float32"
     options = _backend_options(build_parser().parse_args([*argv, "--dtype", "bfloat16"]))
     assert make_backend("hf", str(tiny_model_dir), **options).model.dtype == torch.bfloat16
 
