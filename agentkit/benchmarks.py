@@ -85,6 +85,13 @@ BENCHES: dict[str, Bench] = {
         ("--steps", "8", "--rounds", "2"),
         about="trajectory SFT tokens/s: padding-free vs padded, bf16 vs fp32, peak RSS, MFU",
     ),
+    "limits": Bench(
+        "limits.py",
+        "speed",
+        ("--tokens", "512"),
+        timeout=900,
+        about="prompt pass, decoding and LoRA step on SmolLM2 in fp32 and bf16, as shares of the matmul peak",
+    ),
     "bc_textworld": Bench(
         "bc_textworld.py",
         "learning",

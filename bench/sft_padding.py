@@ -15,11 +15,9 @@ same seed, so the same batches in the same order):
 
 Each run is a child process (so its peak RSS is its own), and the variants take turns, rotating which goes
 first, so they see the same machine load; every run and the matmul peak use `--threads` threads (default 1:
-on a shared machine two threads thrash). MFU is the FLOPs the step must do over the matmul peak of its
-dtype measured in the same run: the forward (2 x params x tokens + 2 x layers x hidden x length^2 per
-decision) and the backward's activation gradients down to the lowest adapted layer (twice the forward of that
-span); LoRA's own weight gradients are negligible. With adapters on every layer this is 4N per token where the
-PaLM convention for full fine-tuning counts 6N.
+on a shared machine two threads thrash). MFU is the FLOPs a LoRA step must do (`agentkit.flops.lora_step_flops`:
+the forward, then activation gradients down to the lowest adapted layer) over the matmul peak of its dtype
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -98,39 +96,20 @@ def child(model: str, data: str, variant: str, steps: int, out: str, layers: int
     result = trainer.train()
     seconds = time.perf_counter() - started
     config = trainer.model.config
-    layer_params = sum(p.numel() for p in trainer.model.get_base_model().model.layers[0].parameters())
     print(
         json.dumps(
             {
                 "seconds": seconds,
                 "lengths": lengths,
                 "loss": result.training_loss,
-                "params": sum(p.numel() for p in trainer.model.parameters()),
-                "layer_params": layer_params,
-                "head_params": config.vocab_size * config.hidden_size,
                 "layers": config.num_hidden_layers,
                 "trained_layers": layers or config.num_hidden_layers,
                 "bf16": bool(setup.get("bf16")),
-                "hidden": config.hidden_size,
                 "attention": config._attn_implementation,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
     )
-
-
-def matmul_peak(size: int = 1024, repeats: int = 20, dtype: str = "float32") -> float:
-    """FLOP/s of a large square matmul in `dtype` on this process's threads: the peak MFU is measured against."""
-    import torch
-
-    a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best
 
 
 def attention_seconds(lengths: list[int], heads: int, kv_heads: int, head_dim: int) -> dict[str, float]:
@@ -191,15 +170,6 @@ def run_child(model: str, data: Path, variant: str, steps: int, out: Path, threa
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def step_flops(run: dict) -> float:
-    """The forward, then the backward's activation gradients down to the lowest adapted layer (see above)."""
-    tokens, squares = sum(run["lengths"]), sum(n * n for n in run["lengths"])
-    forward = 2 * run["params"] * tokens + 2 * run["layers"] * run["hidden"] * squares
-    span = run["trained_layers"] * run["layer_params"] + run["head_params"]
-    backward = 2 * (2 * span * tokens + 2 * run["trained_layers"] * run["hidden"] * squares)
-    return forward + backward
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="tiny")
@@ -221,6 +191,7 @@ def main() -> None:
     from transformers import AutoConfig
 
     from agentkit.benchmarks import result_line
+    from agentkit.flops import lora_step_flops, matmul_peak
     from agentkit.models import load_tokenizer, make_tiny_model, resolve_model
     from agentkit.prompts import PromptFormat
     from agentkit.training.data import samples_dataset
@@ -263,7 +234,9 @@ def main() -> None:
     print("| variant | attention | real tokens/s | ratio to padded | train loss | peak RSS (MB) | MFU |")
     print("|---|---|---|---|---|---|---|")
     for name, rs in runs.items():
-        flops = sum(step_flops(r) for r in rs) / sum(r["seconds"] for r in rs)
+        flops = sum(lora_step_flops(config, r["lengths"], r["trained_layers"]) for r in rs) / sum(
+            r["seconds"] for r in rs
+        )
         limit = peak["bfloat16" if rs[0]["bf16"] else "float32"]
         losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
         print(
