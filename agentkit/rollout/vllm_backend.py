@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from agentkit.errors import AgentkitError
@@ -163,9 +164,11 @@ class VLLMBackend(Backend):
 
     def _run(self, inputs: list, sampling, lora) -> list:
         """`LLM.generate`, with the engine's death (vLLM kills it on an error in a worker, the kernel's OOM
-        killer among them) reported as one line."""
+        killer among them) reported as one line, never a hang."""
         from vllm.v1.engine.exceptions import EngineDeadError
 
+        done = threading.Event()
+        threading.Thread(target=_raise_when_dead, args=(self.llm, done), daemon=True).start()
         try:
             return self.llm.generate(inputs, sampling, lora_request=lora, use_tqdm=False)
         except EngineDeadError as exc:
@@ -173,9 +176,28 @@ class VLLMBackend(Backend):
                 f"the vLLM engine died ({type(exc).__name__}); its worker was killed or crashed, often for lack "
                 "of memory: see the log above"
             ) from exc
+        finally:
+            done.set()
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
             del self.llm
             self.llm = None
         shutil.rmtree(self._snapshots, ignore_errors=True)
+
+
+def _raise_when_dead(llm, done: threading.Event, every: float = 0.5) -> None:
+    """Until `done`, watch the engine of `llm` and, once vLLM's own monitor has marked it dead, hand the
+    waiting `generate` an EngineDeadError. vLLM's client marks a dead engine and closes its output thread
+    without waking a request already waiting for outputs (or sent just before the mark), which then waits
+    forever."""
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    client = getattr(llm.llm_engine, "engine_core", None)
+    resources, outputs = getattr(client, "resources", None), getattr(client, "outputs_queue", None)
+    if resources is None or outputs is None:  # an in-process engine raises by itself
+        return
+    while not done.wait(every):
+        if resources.engine_dead:
+            outputs.put_nowait(EngineDeadError())
+            return
