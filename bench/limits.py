@@ -42,7 +42,7 @@ def decode_seconds(model, batch: int, vocab: int, repeats: int) -> float:
             token = first
             for _ in range(DECODE_STEPS):
                 token = model(input_ids=token, past_key_values=cache, use_cache=True).logits[:, -1:].argmax(-1)
-            cache.crop(DECODE_CONTEXT)  # back to the prompt for the next repeat
+            cache.crop(-DECODE_STEPS)  # back to the prompt for the next repeat
 
         return best_seconds(steps, repeats)
 
