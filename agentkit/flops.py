@@ -9,14 +9,20 @@ useful half of QK^T and AV); the output layer costs 2 x vocab x hidden per posit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+
+def _head_dim(config: Any) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 def layer_linear_params(config: Any) -> int:
     """Weights of one layer's matmuls (attention projections and the gated MLP), from a Llama-style config."""
-    hidden, heads, kv_heads = config.hidden_size, config.num_attention_heads, config.num_key_value_heads
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
-    attention = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2  # q and o, k and v
+    hidden, head_dim = config.hidden_size, _head_dim(config)
+    q_and_o = 2 * hidden * config.num_attention_heads * head_dim
+    k_and_v = 2 * hidden * config.num_key_value_heads * head_dim
+    attention = q_and_o + k_and_v
     return attention + 3 * hidden * config.intermediate_size
 
 
@@ -29,9 +35,7 @@ def linear_flops(config: Any, tokens: int, layers: int | None = None) -> int:
 def attention_flops(config: Any, lengths: list[int], layers: int | None = None) -> int:
     """Causal attention of sequences of `lengths` tokens in the top `layers` (default all)."""
     layers = config.num_hidden_layers if layers is None else layers
-    heads = config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return 2 * layers * heads * head_dim * sum(n * n for n in lengths)
+    return 2 * layers * config.num_attention_heads * _head_dim(config) * sum(n * n for n in lengths)
 
 
 def head_flops(config: Any, rows: int) -> int:
@@ -65,17 +69,22 @@ def decode_flops(config: Any, context: int) -> int:
     return linear_flops(config, 1) + reading_cache + head_flops(config, 1)
 
 
+def best_seconds(work: Callable[[], object], repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `work`, after one untimed warm-up call (first calls pick
+    kernels and allocate): what the cores do when nothing else runs."""
+    work()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def matmul_peak(dtype: str = "float32", size: int = 1024, repeats: int = 20) -> float:
-    """FLOP/s of a large square matmul in `dtype` on this process's threads: the peak MFU is measured
-    against (best of `repeats`, so it is what the cores do when nothing else runs)."""
+    """FLOP/s of a large square matmul in `dtype` on this process's threads: the peak MFU is measured against."""
     import torch
 
     kind = getattr(torch, dtype)
     a, b = torch.randn(size, size, dtype=kind), torch.randn(size, size, dtype=kind)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best
+    return 2 * size**3 / best_seconds(lambda: torch.mm(a, b), repeats)

@@ -12,21 +12,11 @@ matmul peak: batching sequences is what raises its share.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+
+from agentkit.flops import best_seconds
 
 DECODE_CONTEXT = 256
 DECODE_STEPS = 16
-
-
-def best_seconds(work: Callable[[], object], repeats: int) -> float:
-    work()  # warm-up: first calls pick kernels and allocate
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def decode_seconds(model, batch: int, vocab: int, repeats: int) -> float:

@@ -102,9 +102,6 @@ def child(model: str, data: str, variant: str, steps: int, out: str, layers: int
                 "seconds": seconds,
                 "lengths": lengths,
                 "loss": result.training_loss,
-                "layers": config.num_hidden_layers,
-                "trained_layers": layers or config.num_hidden_layers,
-                "bf16": bool(setup.get("bf16")),
                 "attention": config._attn_implementation,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
@@ -221,23 +218,22 @@ def main() -> None:
         shape = (heads, config.num_key_value_heads, config.hidden_size // heads)
         kernels = attention_seconds(batch_lengths, *shape)
 
+    trained_layers = args.layers or config.num_hidden_layers
     rate = {
         name: sum(sum(r["lengths"]) for r in rs) / sum(r["seconds"] for r in rs) for name, rs in runs.items()
     }
     print(
         f"\n{len(lengths)} decisions, {min(lengths)}-{max(lengths)} tokens"
         f" (mean {sum(lengths) / len(lengths):.0f}), model {args.model or 'preset ' + args.preset},"
-        f" adapters on {runs['padded'][0]['trained_layers']} of {runs['padded'][0]['layers']} layers, batch {BATCH},"
+        f" adapters on {trained_layers} of {config.num_hidden_layers} layers, batch {BATCH},"
         f" {args.steps} steps per run, {args.rounds} runs per variant taking turns, {args.threads} thread(s);"
         f" matmul peak {peak['float32'] / 1e9:.1f} GFLOP/s fp32, {peak['bfloat16'] / 1e9:.1f} bf16\n"
     )
     print("| variant | attention | real tokens/s | ratio to padded | train loss | peak RSS (MB) | MFU |")
     print("|---|---|---|---|---|---|---|")
     for name, rs in runs.items():
-        flops = sum(lora_step_flops(config, r["lengths"], r["trained_layers"]) for r in rs) / sum(
-            r["seconds"] for r in rs
-        )
-        limit = peak["bfloat16" if rs[0]["bf16"] else "float32"]
+        flops = sum(lora_step_flops(config, r["lengths"], trained_layers) for r in rs) / sum(r["seconds"] for r in rs)
+        limit = peak["bfloat16" if VARIANTS[name].get("bf16") else "float32"]
         losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
         print(
             f"| {name} | {rs[0]['attention']} | {rate[name]:.0f} | {rate[name] / rate['padded']:.2f}x |"
