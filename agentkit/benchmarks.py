@@ -79,6 +79,13 @@ BENCHES: dict[str, Bench] = {
         ("--preset", "tiny", "--episodes", "8", "--envs", "8"),
         about="rollout engine: batched vs sequential, vLLM vs HF",
     ),
+    "admissible": Bench(
+        "admissible.py",
+        "speed",
+        ("--games", "8"),
+        timeout=2400,
+        about="admissible-command evaluation on SmolLM2: the old scorer against batched HF and vLLM, same choices",
+    ),
     "sft_padding": Bench(
         "sft_padding.py",
         "speed",
@@ -95,22 +102,33 @@ BENCHES: dict[str, Bench] = {
     "bc_textworld": Bench(
         "bc_textworld.py",
         "learning",
-        ("env.train_kwargs.n_games=40", "env.eval_kwargs.n_games=20",
-         "env.extra_evals={test_hard: {split: test_hard, n_games: 20}}"),
+        (
+            "env.train_kwargs.n_games=40",
+            "env.eval_kwargs.n_games=20",
+            "env.extra_evals={test_hard: {split: test_hard, n_games: 20}}",
+        ),
         timeout=1500,
         about="BC and thought cloning on TextWorld held-out games",
     ),
     "agent_r": Bench(
-        "agent_r.py", "learning", timeout=9000,
+        "agent_r.py",
+        "learning",
+        timeout=9000,
         about="Agent-R rounds on TextWorld against BC on 150 demos (builds the 1200-game demo base once)",
     ),
     "oreal": Bench(
-        "oreal.py", "learning", ("--seeds", "0,1,2", "optim.steps=20", "eval.per_level=60"), timeout=2700,
+        "oreal.py",
+        "learning",
+        ("--seeds", "0,1,2", "optim.steps=20", "eval.per_level=60"),
+        timeout=2700,
         about="OREAL ablation on arithmetic, claims on the mean of three seeds",
     ),
     "urpo": Bench(
-        "urpo.py", "learning", ("grpo.steps=100", "data.eval_per_level=100", "data.eval_pairs_per_level=100"),
-        timeout=1800, about="URPO against frozen referee and verifier-only GRPO",
+        "urpo.py",
+        "learning",
+        ("grpo.steps=100", "data.eval_per_level=100", "data.eval_pairs_per_level=100"),
+        timeout=1800,
+        about="URPO against frozen referee and verifier-only GRPO",
     ),
     "behavior_sft": Bench(
         "behavior_sft.py", "learning", timeout=1200, about="behavior-conditioned SFT against vanilla SFT"

@@ -133,25 +133,79 @@ def test_hf_score_is_the_replys_token_logprobs_and_ranks_the_taught_reply_first(
 
 
 def test_hf_prefix_cache_scores_like_a_fresh_pass_and_computes_only_the_new_tokens(always_north):
+    from agentkit.rollout.backend import reply_token_ids
     from agentkit.rollout.hf_backend import HFBackend
 
     cached, fresh = HFBackend(always_north), HFBackend(always_north, prefix_cache=0)
-    computed = []
-    cached.model.register_forward_pre_hook(
-        lambda _m, args, kwargs: computed.append(kwargs["input_ids"].shape), with_kwargs=True
+    passes = []
+    cached.model.get_decoder().register_forward_pre_hook(
+        lambda _m, args, kwargs: passes.append(kwargs["input_ids"].shape[1]), with_kwargs=True
     )
     system = {"role": "system", "content": "You play a text game. " * 20}  # the shared start dominates
     episode = [system, {"role": "user", "content": "room 1"}]
     replies = ["Action: go north", "Action: look"]
+    new_tokens = []
     for step in range(3):  # each prompt extends the last, as an episode's prompts do with a full history
+        before = cached.prompt_token_counts()[1]
         assert cached.score([episode], [replies])[0] == pytest.approx(fresh.score([episode], [replies])[0], abs=1e-4)
+        new_tokens.append(cached.prompt_token_counts()[1] - before)
+        _, answers = reply_token_ids(cached.tokenizer, episode, replies)
+        assert passes[-1] == new_tokens[-1] + sum(len(a) - 1 for a in answers)  # one pass: new tokens, then replies
         reply, seen = {"role": "assistant", "content": "Action: go north"}, {"role": "user", "content": f"room {step}"}
         episode = [*episode, reply, seen]
-    prompt_passes = [shape[1] for shape in computed][::2]  # each score call: the prompt pass, then the replies
-    assert prompt_passes[1] < prompt_passes[0] / 2 and prompt_passes[2] < prompt_passes[0] / 2
-    given, computed_tokens = cached.prompt_token_counts()
+    assert len(passes) == 3 and new_tokens[1] < new_tokens[0] / 2 and new_tokens[2] < new_tokens[0] / 2
+    given, _ = cached.prompt_token_counts()
     assert fresh.prompt_token_counts() == (given, given)  # without a cache every prompt token is computed
-    assert computed_tokens == sum(prompt_passes)
+
+
+def episode_prompts(count: int, turns: int) -> list[list[dict[str, str]]]:
+    """Prompts of `count` episodes after `turns` turns each: a shared system prompt, different rooms."""
+    prompts = []
+    for episode in range(count):
+        messages = [{"role": "system", "content": "You play a text game."}]
+        for turn in range(turns + episode % 3):
+            messages += [{"role": "user", "content": f"Game {episode}, room {turn}: a door to the north."},
+                         {"role": "assistant", "content": "Action: go north"}]  # fmt: skip
+        prompts.append([*messages, {"role": "user", "content": f"Game {episode}: you see a key."}])
+    return prompts
+
+
+def test_hf_scores_the_decisions_of_many_envs_in_one_pass_exactly_as_one_at_a_time(always_north):
+    from agentkit.rollout.hf_backend import HFBackend
+
+    batched, alone = HFBackend(always_north), HFBackend(always_north)
+    passes = []
+    batched.model.get_decoder().register_forward_pre_hook(
+        lambda _m, args, kwargs: passes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    replies = [["Action: go north", "Action: take key"], ["Action: look"], ["Action: go north", "Action: eat the key"]]
+    for turns in (1, 2):  # the second time each episode extends its first prompt: cached starts of other lengths
+        prompts = episode_prompts(6, turns)
+        options = [replies[i % 3] for i in range(6)]
+        together = batched.score(prompts, options)
+        assert passes[-1][0] == 6  # the six decisions in one batch
+        one_by_one = [alone.score([prompt], [row])[0] for prompt, row in zip(prompts, options, strict=True)]
+        for got, want in zip(together, one_by_one, strict=True):
+            assert got == pytest.approx(want, abs=1e-4)
+    assert len(passes) == 2
+
+
+def test_hf_scoring_memory_stays_bounded_whatever_the_prompt_length_and_vocabulary(always_north):
+    from agentkit.rollout.hf_backend import HFBackend
+
+    unbounded, bounded = HFBackend(always_north), HFBackend(always_north, score_tokens=64)
+    vocabulary = bounded.model.get_output_embeddings().out_features
+    bounded.logit_elements = 3 * vocabulary  # three rows of logits at a time
+    tokens, head_rows = [], []
+    bounded.model.get_decoder().register_forward_pre_hook(
+        lambda _m, args, kwargs: tokens.append(kwargs["input_ids"].numel()), with_kwargs=True
+    )
+    bounded.model.get_output_embeddings().register_forward_pre_hook(lambda _m, args: head_rows.append(len(args[0])))
+    prompts = episode_prompts(3, 12)  # hundreds of tokens each
+    replies = [[f"Action: go {way} and then {way} again" for way in ("north", "south", "east", "west")]] * 3
+    got, want = bounded.score(prompts, replies), unbounded.score(prompts, replies)
+    assert sum(got, []) == pytest.approx(sum(want, []), abs=1e-4)
+    assert max(tokens) <= 64 and len(tokens) > 10 and max(head_rows) <= 3
 
 
 def test_an_evaluation_records_the_prompt_tokens_a_scoring_model_computed_per_decision(always_north, textworld_games,

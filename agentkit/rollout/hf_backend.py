@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import torch
+from transformers import DynamicCache
 
 from agentkit.precision import resolve_dtype
 from agentkit.rollout.adapters import AdapterError, adapter_ref, check_unchanged, tensors_digest
@@ -17,20 +15,25 @@ class HFBackend(Backend):
     """Args:
     model: a local model folder or hub name.
     adapter: a PEFT LoRA adapter folder to sample with.
-    batch_size: prompts per `generate` call, replies per scoring pass (memory bound).
+    batch_size: prompts per `generate` call.
+    score_tokens: the most tokens of one scoring pass across prompts, their cached starts and padding
+        included (memory bound; a longer prompt is cached in parts first).
     dtype: the weights' dtype, or `auto`: bfloat16 where it is fast (`agentkit.precision`), else float32.
     threads: torch's intra-op threads for this process (tiny models on a loaded CPU run far faster on one).
-    prefix_cache: how many recent prompts' KV caches scoring keeps; a prompt that starts like one of them
-        (the same system prompt and objective, an episode's earlier turns) computes only its new tokens.
+    prefix_cache: how many recent prompts' KV caches scoring keeps (at least the envs played at once); a
+        prompt that starts like one of them (the same system prompt and objective, an episode's earlier
+        turns) computes only its new tokens.
     """
 
     name = "hf"
+    logit_elements = 2**24  # logits held at once while scoring: 64 MB in float32, whatever the vocabulary
 
     def __init__(
         self,
         model: str,
         adapter: str | None = None,
         batch_size: int = 32,
+        score_tokens: int = 16384,
         dtype: str = "float32",
         threads: int | None = None,
         prefix_cache: int = 16,
@@ -43,8 +46,9 @@ class HFBackend(Backend):
             torch.set_num_threads(threads)
         self.tokenizer = load_tokenizer(model)
         self.batch_size = batch_size
+        self.score_tokens = score_tokens
         self.prefix_cache = prefix_cache
-        self._prefixes: list[tuple[list[int], Any]] = []  # (prompt ids, their KV cache), newest last
+        self._prefixes: list[tuple[torch.Tensor, list]] = []  # (prompt ids, each layer's keys and values)
         self._prompt_tokens = [0, 0]  # given to the scorer, computed by it
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_dtype(dtype))).eval()
         if adapter is not None:
@@ -108,79 +112,171 @@ class HFBackend(Backend):
 
     @torch.inference_mode()
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
-        """Per prompt, one forward pass over the prompt's new tokens, then its replies in one row on the
-        prompt's KV cache: a reply costs its own few tokens, not the prompt's hundreds."""
+        """The decisions of many prompts in one forward pass: each prompt's tokens past its longest cached
+        start, then its replies side by side under a tree mask, the prompts padded into one batch. A reply
+        costs its own few tokens, a prompt what its cache lacks, and logits are computed only where a reply
+        token is predicted, a few rows at a time (`_reply_logprobs`)."""
         if self.adapter is not None:
             check_unchanged(self.adapter)
-        scores = []
-        for messages, options in zip(prompts, replies, strict=True):
-            prompt, answers = reply_token_ids(self.tokenizer, messages, options)
-            totals = self._score_one(prompt, answers) if answers else []
-            scores.append([(t, len(a)) for t, a in zip(totals, answers, strict=True)])
-        return scores
+        encoded = [reply_token_ids(self.tokenizer, m, options) for m, options in zip(prompts, replies, strict=True)]
+        totals: list[list[float]] = [[0.0] * len(answers) for _, answers in encoded]
+        items = []  # (prompt index, first answer): a prompt's replies split where they would not fit one pass
+        for k, (prompt, answers) in enumerate(encoded):
+            self._prompt_tokens[0] += len(prompt)
+            self._prefill(prompt)
+            start, size = 0, 0
+            for column, answer in enumerate(answers):
+                if size and size + len(answer) > self.score_tokens // 2:
+                    items.append((k, start, column))
+                    start, size = column, 0
+                size += len(answer)
+            if answers:
+                items.append((k, start, len(answers)))
+        for batch in self._batches(items, encoded):
+            rows = [(encoded[k][0], encoded[k][1][first:end]) for k, first, end in batch]
+            for (k, first, end), scores in zip(batch, self._forward(rows), strict=True):
+                totals[k][first:end] = scores
+        return [
+            [(total, len(answer)) for total, answer in zip(row, answers, strict=True)]
+            for row, (_, answers) in zip(totals, encoded, strict=True)
+        ]
 
     def prompt_token_counts(self) -> tuple[int, int]:
         return self._prompt_tokens[0], self._prompt_tokens[1]
 
-    def _prompt_forward(self, prompt: list[int]):
-        """The model's output on `prompt` (last position's logits, KV cache of the whole prompt), reusing the
-        cache of the stored prompt that shares the longest start with it: on CPU the prompt dominates the
-        cost of scoring, and an episode's prompts repeat the system prompt, the objective and (with a full
-        history) every earlier turn."""
-        best, reuse, cached = 0, None, 0
-        for ids, cache in self._prefixes:
-            shared = 0
-            for a, b in zip(ids, prompt[:-1], strict=False):  # the last token is always computed, for its logits
-                if a != b:
-                    break
-                shared += 1
+    def _longest_start(self, prompt: list[int]) -> tuple[int, list | None]:
+        """(length, KV) of the longest start of `prompt` (less its last token, always computed for its
+        logits) held in the prefix cache: on CPU the prompt dominates the cost of scoring, and an episode's
+        prompts repeat the system prompt, the objective and (with a full history) every earlier turn."""
+        ids = torch.tensor(prompt[:-1])
+        best, kv = 0, None
+        for stored, stored_kv in self._prefixes:
+            n = min(len(stored), len(ids))
+            differ = (stored[:n] != ids[:n]).nonzero()
+            shared = int(differ[0]) if len(differ) else n
             if shared > best:
-                best, reuse, cached = shared, cache, len(ids)
-        if reuse is not None:
-            reuse = copy.deepcopy(reuse)
-            if best < cached:
-                reuse.crop(best - cached)  # drop the stored prompt's tokens past the shared start
-        self._prompt_tokens[0] += len(prompt)
-        self._prompt_tokens[1] += len(prompt) - best
-        out = self.model(
-            input_ids=torch.tensor([prompt[best:]]), past_key_values=reuse, use_cache=True, logits_to_keep=1
+                best, kv = shared, stored_kv
+        return best, kv
+
+    def _prefill(self, prompt: list[int]) -> None:
+        """Cache a prompt's start in passes of at most `score_tokens // 8` tokens when what the cache lacks
+        is longer, so that no pass, attention included, outgrows the bound (without a prefix cache, the
+        prompt goes whole)."""
+        chunk = max(1, self.score_tokens // 8)
+        while self.prefix_cache and len(prompt) - 1 - self._longest_start(prompt)[0] > chunk:
+            self._forward([(prompt[: self._longest_start(prompt)[0] + chunk], [])])
+
+    def _batches(self, items: list[tuple[int, int, int]], encoded) -> list[list[tuple[int, int, int]]]:
+        """Items grouped, from the fewest tokens to compute, so that a batch pads its computed tokens by at
+        most half and holds at most `score_tokens` tokens, cached starts and padding included; a prompt whose
+        replies were split goes once per batch (its next part then finds the prompt cached)."""
+        sizes = {}
+        for item in items:
+            prompt, answers = encoded[item[0]]
+            computed = len(prompt) - self._longest_start(prompt)[0] + sum(len(a) for a in answers[item[1] : item[2]])
+            sizes[item] = (computed, len(prompt) + computed)
+        batches: list[list[tuple[int, int, int]]] = []
+        for item in sorted(items, key=lambda item: sizes[item][0]):
+            batch = batches[-1] if batches else []
+            computed, whole = sizes[item]  # the largest in the batch so far: items come sorted
+            count = len(batch) + 1
+            padded_ok = count * computed <= 1.5 * (computed + sum(sizes[other][0] for other in batch))
+            fits = count * max([whole, *(sizes[other][1] for other in batch)]) <= self.score_tokens
+            if batch and padded_ok and fits and item[0] not in {other[0] for other in batch}:
+                batch.append(item)
+            else:
+                batches.append([item])
+        return batches
+
+    def _forward(self, rows: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+        """One forward pass over a batch of (prompt, replies): row b holds the prompt's new tokens, padded
+        to the longest, then its replies (all but their last token) side by side, each attending to its
+        prompt and its own earlier tokens. The prompts' cached starts are stacked right-aligned in front.
+        Returns each reply's log-probability and caches each prompt's KV."""
+        starts = [self._longest_start(prompt) for prompt, _ in rows]
+        news = [prompt[shared:] for (prompt, _), (shared, _) in zip(rows, starts, strict=True)]
+        flats = [[token for answer in answers for token in answer[:-1]] for _, answers in rows]
+        cached = max(shared for shared, _ in starts)
+        width_new, width = max(map(len, news)), max(map(len, news)) + max(map(len, flats))
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        positions = torch.zeros(len(rows), width, dtype=torch.long)
+        mask = torch.zeros(len(rows), 1, width, cached + width, dtype=torch.bool)
+        diagonal = torch.arange(width)
+        mask[:, 0, diagonal, cached + diagonal] = True  # every position sees itself (padding too: no empty rows)
+        picks = []  # (row, position whose logits predict, token, reply index)
+        for b, ((prompt, answers), (shared, _), new, flat) in enumerate(zip(rows, starts, news, flats, strict=True)):
+            self._prompt_tokens[1] += len(new)
+            n = len(new)
+            ids[b, :n] = torch.tensor(new)
+            ids[b, width_new : width_new + len(flat)] = torch.tensor(flat, dtype=torch.long)
+            positions[b, :n] = torch.arange(shared, shared + n)
+            mask[b, 0, :, cached - shared : cached] = True
+            mask[b, 0, :n, cached : cached + n] = torch.ones(n, n, dtype=torch.bool).tril()
+            mask[b, 0, width_new:, cached : cached + n] = True
+            offset = width_new
+            for column, answer in enumerate(answers):
+                m = len(answer) - 1
+                mask[b, 0, offset : offset + m, cached + offset : cached + offset + m] = torch.ones(m, m).tril().bool()
+                positions[b, offset : offset + m] = torch.arange(len(prompt), len(prompt) + m)
+                picks.append((b, n - 1, answer[0], column))
+                picks += [(b, offset + i, token, column) for i, token in enumerate(answer[1:])]
+                offset += m
+        past = None
+        if cached:
+            layers = []
+            for layer in range(len(next(kv for _, kv in starts if kv is not None))):
+                keys, values = (
+                    torch.zeros(len(rows), *tensor.shape[:-2], cached, tensor.shape[-1], dtype=tensor.dtype)
+                    for tensor in next(kv for _, kv in starts if kv is not None)[layer]
+                )
+                for b, (shared, kv) in enumerate(starts):
+                    if shared:
+                        keys[b, :, cached - shared :] = kv[layer][0][:, :shared]
+                        values[b, :, cached - shared :] = kv[layer][1][:, :shared]
+                layers.append((keys, values))
+            past = DynamicCache(ddp_cache_data=layers)
+        out = self.model.get_decoder()(
+            input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=past, use_cache=True
         )
         if self.prefix_cache > 0:
-            self._prefixes = [entry for entry in self._prefixes if entry[0] != prompt][-(self.prefix_cache - 1) :]
-            self._prefixes.append((prompt, out.past_key_values))  # scoring copies it, never extends it
-        return out
+            for b, ((prompt, _), (shared, _), new) in enumerate(zip(rows, starts, news, strict=True)):
+                kv = [
+                    tuple(
+                        torch.cat([t[b, :, cached - shared : cached], t[b, :, cached : cached + len(new)]], dim=1)
+                        for t in (layer.keys, layer.values)
+                    )
+                    for layer in out.past_key_values.layers
+                ]
+                self._remember(prompt, kv)
+        return self._reply_logprobs(out.last_hidden_state, picks, [len(answers) for _, answers in rows])
 
-    def _score_one(self, prompt: list[int], answers: list[list[int]]) -> list[float]:
-        """Each answer's log-probability after `prompt`. Up to `batch_size` answers (all but their last token)
-        go in one row after the prompt's cache, each attending to the prompt and its own earlier tokens
-        (a tree mask): the cache is read once, never copied per answer, and cropped back afterwards."""
-        out = self._prompt_forward(prompt)
-        first = out.logits[0, -1].float().log_softmax(-1)  # predicts every answer's first token
-        totals = [first[answer[0]].item() for answer in answers]
-        cache, length = out.past_key_values, len(prompt)
-        for start in range(0, len(answers), self.batch_size):
-            chunk = answers[start : start + self.batch_size]
-            flat = [token for answer in chunk for token in answer[:-1]]
-            if not flat:
-                continue
-            mask = torch.zeros(1, 1, len(flat), length + len(flat), dtype=torch.bool)
-            mask[..., :length] = True
-            positions, offset = [], 0
-            for answer in chunk:
-                for i in range(len(answer) - 1):
-                    mask[0, 0, offset + i, length + offset : length + offset + i + 1] = True
-                    positions.append(length + i)
-                offset += len(answer) - 1
-            logits = self.model(
-                input_ids=torch.tensor([flat]),
-                attention_mask=mask,
-                position_ids=torch.tensor([positions]),
-                past_key_values=cache,
-            ).logits[0].float().log_softmax(-1)
-            cache.crop(-len(flat))  # back to the prompt alone, for the next chunk and the prefix cache
-            offset = 0
-            for k, answer in enumerate(chunk):
-                rows = torch.arange(offset, offset + len(answer) - 1)
-                totals[start + k] += logits[rows, torch.tensor(answer[1:])].sum().item()
-                offset += len(answer) - 1
-        return totals
+    def _remember(self, prompt: list[int], kv: list) -> None:
+        """Keep a prompt's KV, dropping the stored prompts it extends (whatever shares a start with one of them
+        shares at least as much with it) and the oldest beyond `prefix_cache`."""
+        ids = torch.tensor(prompt)
+        kept = [
+            (stored, stored_kv)
+            for stored, stored_kv in self._prefixes
+            if not (len(stored) <= len(ids) and torch.equal(stored, ids[: len(stored)]))
+        ]
+        self._prefixes = [*kept[-(self.prefix_cache - 1) :], (ids, kv)] if self.prefix_cache > 1 else [(ids, kv)]
+
+    def _reply_logprobs(self, hidden: torch.Tensor, picks: list, counts: list[int]) -> list[list[float]]:
+        """Sum each reply's token log-probabilities from the hidden states at the positions that predict
+        them; the output layer runs on a few rows at a time, so the logits held at once stay bounded
+        whatever the vocabulary."""
+        head = self.model.get_output_embeddings()
+        offsets = [sum(counts[:b]) for b in range(len(counts))]
+        totals = torch.zeros(sum(counts), dtype=torch.float64)
+        if not picks:
+            return [[] for _ in counts]
+        rows = max(1, self.logit_elements // head.out_features)
+        for start in range(0, len(picks), rows):
+            chunk = picks[start : start + rows]
+            b, position, token, column = (torch.tensor(values) for values in zip(*chunk, strict=True))
+            logits = head(hidden[b, position]).float()
+            if cap := getattr(self.model.config, "final_logit_softcapping", None):  # as the model's own head does
+                logits = cap * torch.tanh(logits / cap)
+            chosen = logits.gather(1, token[:, None])[:, 0] - logits.logsumexp(-1)
+            totals.index_add_(0, torch.tensor(offsets)[b] + column, chosen.double())
+        return [totals[offset : offset + count].tolist() for offset, count in zip(offsets, counts, strict=True)]
