@@ -1,15 +1,20 @@
-"""Rollout bench: batched multi-env rollout against a one-env-at-a-time loop, and vLLM against HF `generate`.
+"""Rollout bench: vLLM against HF `generate`, many envs at once against one, whole-episode prompts against a
+window, on TextWorld episodes.
 
-    python bench/rollout.py [--preset small] [--episodes 16] [--max-steps 8] [--max-tokens 16]
+    python bench/rollout.py [--model smollm2-135m | --preset small] [--episodes 16] [--envs 16] [--max-steps 8]
+                            [--max-tokens 16] [--window 1]
 
-Plays the same TextWorld custom games (train split) greedily with a random-init model of the preset
-(`agentkit.models.make_tiny_model`), through the rollout engine, with each backend at 16 envs (one
-`generate` call per turn for all live episodes) and at 1 env (one call per episode turn). Greedy decoding
-makes every configuration play the very same episodes, so the work is equal and only the speed differs.
-Everything runs side by side in one process; prints one markdown table and the ratios.
+Plays the same TextWorld custom games (train split) greedily, replies written as free text, through the
+rollout engine: each backend at `--envs` envs (one `generate` call per turn for all live episodes) and at 1
+env (one call per episode turn), with whole-episode prompts (each prompt extends the episode's last one, so
+a prefix cache serves all but the newest turn) and, for comparison, with a window of the last `--window`
+steps (the prompt changes after the system text at every step). Greedy decoding makes every configuration of
+one prompt layout play the very same episodes, so the work is equal and only the speed differs. Everything
+runs side by side in one process; prints one markdown table and the ratios.
 
-vLLM runs on all cores (`VLLM_CPU_OMP_THREADS_BIND=0-<n-1>`); HF runs with 1 thread (fastest under CPU
-contention here) and, at 16 envs, also with all cores.
+`--model` is a catalogue name, folder or hub name (default: SmolLM2-135M-Instruct, zero-shot); `--preset`
+a random-init tiny model instead. Both backends run float32 on all cores. Prompt tokens per step and the
+prefix-cache hit rate are vLLM's own counters; HF `generate` computes every prompt token at every step.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ def model_dir(preset: str) -> Path:
     return out
 
 
-def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params) -> dict:
+def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params, history: int | None) -> dict:
     from agentkit.envs import make
     from agentkit.prompts import PromptFormat
     from agentkit.rollout.engine import ModelAgent, Task, rollout
@@ -41,37 +46,45 @@ def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params) -> 
     task_ids = probe.task_ids()
     probe.close()
     tasks = [Task(task_ids[i % len(task_ids)], i) for i in range(episodes)]
+    counts = backend.prompt_token_counts()
     start = time.perf_counter()
     played, stats = rollout(
         lambda: make("textworld", **env_kwargs),
         tasks,
         ModelAgent(backend, params),
         num_envs=num_envs,
-        prompt_format=PromptFormat(history=2),
+        prompt_format=PromptFormat(history=history),
         progress=False,
     )
     seconds = time.perf_counter() - start
     if stats.errors:
         raise RuntimeError(f"{stats.errors} episodes failed; first: {next(e.error for e in played if e.error)}")
-    replies = [[t.token_ids for t in e.turns if t.role == "assistant"] for e in played]
-    print(f"{backend.name} at {num_envs} envs: {seconds:.1f} s", file=sys.stderr, flush=True)
+    after = backend.prompt_token_counts()
+    given, computed = (a - b for a, b in zip(after, counts, strict=True)) if counts else (None, None)
+    print(f"{backend.name} at {num_envs} envs, history {history}: {seconds:.1f} s", file=sys.stderr, flush=True)
     return {
         "episodes/s": len(played) / seconds,
         "tokens/s": stats.generated_tokens / seconds,
         "steps": stats.steps,
+        "wins": stats.successes,
         "tokens": stats.generated_tokens,
         "seconds": seconds,
-        "replies": replies,
+        "given": given / stats.steps if given is not None else None,
+        "computed": computed / stats.steps if computed is not None else None,
+        "hit": 1 - computed / given if given else None,
+        "replies": [[t.token_ids for t in e.turns if t.role == "assistant"] for e in played],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--model", help="a catalogue name, folder or hub name (default smollm2-135m)")
+    parser.add_argument("--preset", help="a random-init tiny model of this preset instead of --model")
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--envs", type=int, default=16)
     parser.add_argument("--max-steps", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--window", type=int, default=1, help="steps the windowed prompt layout keeps")
     args = parser.parse_args()
 
     from agentkit.rollout.vllm_backend import cpu_environment
@@ -80,14 +93,16 @@ def main() -> None:
     (CACHE / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ.update({**cpu_environment(CACHE, threads=f"0-{cores - 1}"), "TMPDIR": str(CACHE / "tmp")})
 
-    import torch
-
     from agentkit.benchmarks import result_line
+    from agentkit.models import resolve_model
     from agentkit.rollout.hf_backend import HFBackend
     from agentkit.rollout.sampling import SamplingParams
     from agentkit.rollout.vllm_backend import VLLMBackend
 
-    model = str(model_dir(args.preset))
+    if args.preset:
+        model, label = str(model_dir(args.preset)), f"`{args.preset}` preset (random init)"
+    else:
+        model, label = resolve_model(args.model or "smollm2-135m", ".cache/agentkit"), args.model or "smollm2-135m"
     env_kwargs = {
         "game_set": "custom",
         "split": "train",
@@ -99,43 +114,50 @@ def main() -> None:
     warmup = [[{"role": "user", "content": "warm up"}]] * 2
 
     started = time.perf_counter()
-    vllm = VLLMBackend(model, enable_lora=False, max_model_len=2048)
+    vllm = VLLMBackend(model, enable_lora=False, max_model_len=4096)
     vllm_start = time.perf_counter() - started
-    hf = HFBackend(model, threads=1)
+    hf = HFBackend(model, threads=cores)
     for backend in (vllm, hf):
         backend.generate(warmup, params)
 
-    batched, single = f"{args.envs} envs", "1 env"
-    vllm_batched, vllm_single = f"vllm, {batched}", f"vllm, {single}"
-    hf_batched, hf_single = f"hf 1 thread, {batched}", f"hf 1 thread, {single}"
-    hf_all = f"hf {cores} threads, {batched}"
-    rows: dict[str, dict] = {}
-    rows[vllm_batched] = measure(vllm, env_kwargs, args.envs, args.episodes, params)
-    rows[vllm_single] = measure(vllm, env_kwargs, 1, args.episodes, params)
-    rows[hf_batched] = measure(hf, env_kwargs, args.envs, args.episodes, params)
-    rows[hf_single] = measure(hf, env_kwargs, 1, args.episodes, params)
-    torch.set_num_threads(cores)
-    rows[hf_all] = measure(hf, env_kwargs, args.envs, args.episodes, params)
+    whole, window = "whole episode", f"last {args.window} step{'s' if args.window > 1 else ''}"
+    plan = {  # row: (backend, envs, history)
+        f"vllm, {args.envs} envs, {whole}": (vllm, args.envs, None),
+        f"vllm, 1 env, {whole}": (vllm, 1, None),
+        f"hf, {args.envs} envs, {whole}": (hf, args.envs, None),
+        f"hf, 1 env, {whole}": (hf, 1, None),
+        f"vllm, {args.envs} envs, {window}": (vllm, args.envs, args.window),
+        f"hf, {args.envs} envs, {window}": (hf, args.envs, args.window),
+    }
+    rows = {name: measure(b, env_kwargs, n, args.episodes, params, history) for name, (b, n, history) in plan.items()}
     vllm.close()
 
-    reference = rows[vllm_batched]["replies"]
     print(
-        f"\nRollout, TextWorld custom games, `{args.preset}` preset (random init, fp32), {args.episodes} episodes "
-        f"x up to {args.max_steps} steps, greedy, max {args.max_tokens} new tokens; vLLM engine start "
-        f"{vllm_start:.0f} s (not counted); load average {os.getloadavg()[0]:.1f} on {cores} cores\n"
+        f"\nRollout, TextWorld custom games, {label}, fp32, {args.episodes} episodes x up to {args.max_steps} steps, "
+        f"greedy, free-text replies of up to {args.max_tokens} tokens; vLLM engine start {vllm_start:.0f} s (not "
+        f"counted); load average {os.getloadavg()[0]:.1f} on {cores} cores\n"
     )
-    print("| backend, envs at once | episodes/s | tokens/s | steps | generated tokens | seconds | same replies |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| backend, envs at once, prompt | episodes/s | tokens/s | steps | wins | prompt tokens per step "
+        "| computed per step | prefix-cache hit | seconds | same replies |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
+        reference = rows[next(other for other in rows if other.endswith(name.rsplit(", ", 1)[1]))]
+        counted = bool(row["given"])  # HF counts its scoring only: `generate` computes every prompt token
+        given, computed = (f"{row['given']:.0f}", f"{row['computed']:.0f}") if counted else ("n/a", "all")
+        hit = f"{row['hit']:.1%}" if counted else "none"
         print(
-            f"| {name} | {row['episodes/s']:.3f} | {row['tokens/s']:.0f} | {row['steps']} | {row['tokens']} | "
-            f"{row['seconds']:.1f} | {'yes' if row['replies'] == reference else 'NO'} |"
+            f"| {name} | {row['episodes/s']:.3f} | {row['tokens/s']:.0f} | {row['steps']} | {row['wins']} | "
+            f"{given} | {computed} | {hit} | {row['seconds']:.1f} | "
+            f"{'yes' if row['replies'] == reference['replies'] else 'NO'} |"
         )
+    batched, single = f"{args.envs} envs", "1 env"
     ratios = {
-        f"vLLM batched ({batched}) / sequential ({single})": (vllm_batched, vllm_single),
-        f"HF 1 thread batched ({batched}) / sequential ({single})": (hf_batched, hf_single),
-        f"vLLM / HF 1 thread, {batched}": (vllm_batched, hf_batched),
-        f"vLLM / HF {cores} threads, {batched}": (vllm_batched, hf_all),
+        f"vLLM / HF, {batched}, {whole}": (f"vllm, {batched}, {whole}", f"hf, {batched}, {whole}"),
+        f"vLLM / HF, {batched}, {window}": (f"vllm, {batched}, {window}", f"hf, {batched}, {window}"),
+        f"vLLM batched ({batched}) / sequential ({single})": (f"vllm, {batched}, {whole}", f"vllm, {single}, {whole}"),
+        f"HF batched ({batched}) / sequential ({single})": (f"hf, {batched}, {whole}", f"hf, {single}, {whole}"),
     }
     speedups = {label: rows[a]["episodes/s"] / rows[b]["episodes/s"] for label, (a, b) in ratios.items()}
     print("\n| ratio of episodes/s | value |\n|---|---|")

@@ -145,3 +145,15 @@ def test_scores_of_admissible_commands_match_hf_and_an_admissible_rollout_is_ide
         assert [t.action for t in mine.turns if t.role == "assistant"] == [
             t.action for t in hf_episode.turns if t.role == "assistant"
         ]
+
+
+def test_a_prompt_that_extends_the_last_is_served_from_the_prefix_cache_and_counted(vllm_backend):
+    """Whole-episode prompts: the next step's prompt computes only what follows the cached start."""
+    system = {"role": "system", "content": "You play a text game in a house with many rooms. " * 20}
+    first = [system, {"role": "user", "content": "You are in the kitchen."}]
+    longer = [*first, {"role": "assistant", "content": "Action: go north"}, {"role": "user", "content": "A hall."}]
+    vllm_backend.generate([first], SamplingParams(max_tokens=2))
+    given, computed = vllm_backend.prompt_token_counts()
+    vllm_backend.generate([longer], SamplingParams(max_tokens=2))
+    more_given, more_computed = (b - a for a, b in zip((given, computed), vllm_backend.prompt_token_counts()))
+    assert more_given > 200 and more_computed < more_given / 4  # the cache shares whole blocks of 32 tokens

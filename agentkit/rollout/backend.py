@@ -37,9 +37,9 @@ class Backend(ABC):
         ]
 
     def prompt_token_counts(self) -> tuple[int, int] | None:
-        """(prompt tokens the scorer was given, of them those it computed rather than took from its prefix
-        cache) since the backend was built; None where they are not counted (engines and servers that
-        cache on their side)."""
+        """(prompt tokens the model was given, of them those it computed rather than took from its prefix
+        cache) since the backend was built: the HF backend counts its scoring passes, vLLM every request
+        (each reply token is a request when it scores); None where they are not counted (servers)."""
         return None
 
     def close(self) -> None:  # noqa: B027 (a no-op default: in-process backends free memory when dropped)

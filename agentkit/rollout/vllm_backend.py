@@ -7,6 +7,7 @@ folder, so vLLM can never serve cached weights of an older adapter under the sam
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 import tempfile
 import threading
@@ -59,7 +60,10 @@ class VLLMBackend(Backend):
         **engine_kwargs,
     ):
         from vllm import LLM
+        from vllm.platforms import current_platform
 
+        if current_platform.is_cpu():  # the prefix cache shares whole blocks: CPU's default of 128 tokens would
+            engine_kwargs.setdefault("block_size", 32)  # make each scored reply token recompute ~64 prompt tokens
         self.llm = LLM(
             model=str(model),
             dtype=dtype,
@@ -68,9 +72,12 @@ class VLLMBackend(Backend):
             enable_lora=enable_lora or adapter is not None,
             max_lora_rank=max_lora_rank,
             max_loras=1,
-            **engine_kwargs,
+            **{"disable_log_stats": False, **engine_kwargs},
         )
+        # Stats on for the prefix cache's counters, without their log line every ten seconds.
+        logging.getLogger("vllm.v1.metrics.loggers").setLevel(logging.WARNING)
         self.tokenizer = self.llm.get_tokenizer()
+        self._counted_from = self._prompt_counters()
         self._ids = itertools.count(1)
         self._lora_id: int | None = None
         self._snapshot: Path | None = None
@@ -133,34 +140,62 @@ class VLLMBackend(Backend):
 
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """Each reply token's log-probability from a one-token request on the prompt and the reply's tokens
-        before it, asking for exactly that token (`logprob_token_ids`).
+        before it, asking for exactly the tokens that follow that start in any reply (`logprob_token_ids`):
+        replies that share a start ("Action: go north", "Action: go south") share its requests.
 
         The prompts go first, so every such request reads their KV from the prefix cache and computes only
-        its own tail, and only the last position of a request gets logits: one vocabulary-wide row per reply
-        token. vLLM's `prompt_logprobs` would instead compute a row for every prompt token of every reply
+        its own tail, and only the last position of a request gets logits: one vocabulary-wide row per
+        request. vLLM's `prompt_logprobs` would instead compute a row for every prompt token of every reply
         (it bypasses the prefix cache), and fails on models whose output layer carries LoRA.
         """
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import MAX_LOGPROB_TOKEN_IDS
 
         lora = self._lora_request()
         encoded = [reply_token_ids(self.tokenizer, m, options) for m, options in zip(prompts, replies, strict=True)]
         prefill = VLLMSamplingParams(max_tokens=1, temperature=0.0)
         self._run([TokensPrompt(prompt_token_ids=prompt) for prompt, _ in encoded], prefill, lora)
-        inputs, params, where = [], [], []
-        for row, (prompt, answers) in enumerate(encoded):
-            for column, answer in enumerate(answers):
+        wanted: dict[tuple[int, tuple[int, ...]], set[int]] = {}  # (prompt, reply start) -> tokens after it
+        for k, (_, answers) in enumerate(encoded):
+            for answer in answers:
                 for position, token in enumerate(answer):
-                    inputs.append(TokensPrompt(prompt_token_ids=prompt + answer[:position]))
-                    params.append(VLLMSamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[token]))
-                    where.append((row, column, token))
-        totals = [[0.0] * len(answers) for _, answers in encoded]
-        for (row, column, token), output in zip(where, self._run(inputs, params, lora), strict=True):
-            totals[row][column] += output.outputs[0].logprobs[0][token].logprob
+                    wanted.setdefault((k, tuple(answer[:position])), set()).add(token)
+        inputs, params, starts = [], [], []
+        for (k, start), tokens in wanted.items():
+            tokens = sorted(tokens)
+            for first in range(0, len(tokens), MAX_LOGPROB_TOKEN_IDS):
+                inputs.append(TokensPrompt(prompt_token_ids=encoded[k][0] + list(start)))
+                chunk = tokens[first : first + MAX_LOGPROB_TOKEN_IDS]
+                params.append(VLLMSamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=chunk))
+                starts.append((k, start))
+        logprobs: dict[tuple[int, tuple[int, ...]], float] = {}  # (prompt, reply start + token) -> log-probability
+        for (k, start), output in zip(starts, self._run(inputs, params, lora), strict=True):
+            for token, entry in output.outputs[0].logprobs[0].items():
+                logprobs[(k, (*start, token))] = entry.logprob
         return [
-            [(total, len(answer)) for total, answer in zip(row_totals, answers, strict=True)]
-            for row_totals, (_, answers) in zip(totals, encoded, strict=True)
+            [(sum(logprobs[k, tuple(answer[: n + 1])] for n in range(len(answer))), len(answer)) for answer in answers]
+            for k, (_, answers) in enumerate(encoded)
         ]
+
+    def _prompt_counters(self) -> tuple[int, int] | None:
+        """(prompt tokens, of them served by the prefix cache) of vLLM's counters, None without stats."""
+        values = {"vllm:prompt_tokens": 0, "vllm:prompt_tokens_cached": 0}
+        try:
+            metrics = self.llm.get_metrics()
+        except (AssertionError, RuntimeError):  # stats disabled by the caller
+            return None
+        for metric in metrics:
+            if metric.name in values:
+                values[metric.name] += int(metric.value)
+        return values["vllm:prompt_tokens"], values["vllm:prompt_tokens_cached"]
+
+    def prompt_token_counts(self) -> tuple[int, int] | None:
+        now = self._prompt_counters()
+        if now is None or self._counted_from is None:
+            return None
+        given, cached = (a - b for a, b in zip(now, self._counted_from, strict=True))
+        return given, given - cached
 
     def _run(self, inputs: list, sampling, lora) -> list:
         """`LLM.generate`, with the engine's death (vLLM kills it on an error in a worker, the kernel's OOM
