@@ -120,7 +120,7 @@ class HFBackend(Backend):
             check_unchanged(self.adapter)
         encoded = [reply_token_ids(self.tokenizer, m, options) for m, options in zip(prompts, replies, strict=True)]
         totals: list[list[float]] = [[0.0] * len(answers) for _, answers in encoded]
-        items = []  # (prompt index, first answer): a prompt's replies split where they would not fit one pass
+        items = []  # (prompt index, first reply, end): replies split where they would not fit one pass
         for k, (prompt, answers) in enumerate(encoded):
             self._prompt_tokens[0] += len(prompt)
             self._prefill(prompt)
