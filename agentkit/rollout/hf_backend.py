@@ -163,8 +163,10 @@ class HFBackend(Backend):
         is longer, so that no pass, attention included, outgrows the bound (without a prefix cache, the
         prompt goes whole)."""
         chunk = max(1, self.score_tokens // 8)
-        while self.prefix_cache and len(prompt) - 1 - self._longest_start(prompt)[0] > chunk:
-            self._forward([(prompt[: self._longest_start(prompt)[0] + chunk], [])])
+        shared = self._longest_start(prompt)[0]
+        while self.prefix_cache and len(prompt) - 1 - shared > chunk:
+            self._forward([(prompt[: shared + chunk], [])])
+            shared += chunk  # that part is now the longest cached start
 
     def _batches(self, items: list[tuple[int, int, int]], encoded) -> list[list[tuple[int, int, int]]]:
         """Items grouped, from the fewest tokens to compute, so that a batch pads its computed tokens by at
@@ -205,8 +207,8 @@ class HFBackend(Backend):
         mask[:, 0, diagonal, cached + diagonal] = True  # every position sees itself (padding too: no empty rows)
         picks = []  # (row, position whose logits predict, token, reply index)
         for b, ((prompt, answers), (shared, _), new, flat) in enumerate(zip(rows, starts, news, flats, strict=True)):
-            self._prompt_tokens[1] += len(new)
             n = len(new)
+            self._prompt_tokens[1] += n
             ids[b, :n] = torch.tensor(new)
             ids[b, width_new : width_new + len(flat)] = torch.tensor(flat, dtype=torch.long)
             positions[b, :n] = torch.arange(shared, shared + n)
@@ -223,11 +225,11 @@ class HFBackend(Backend):
                 offset += m
         past = None
         if cached:
-            layers = []
-            for layer in range(len(next(kv for _, kv in starts if kv is not None))):
+            layers, stored = [], next(kv for _, kv in starts if kv is not None)  # any one gives the shapes
+            for layer in range(len(stored)):
                 keys, values = (
                     torch.zeros(len(rows), *tensor.shape[:-2], cached, tensor.shape[-1], dtype=tensor.dtype)
-                    for tensor in next(kv for _, kv in starts if kv is not None)[layer]
+                    for tensor in stored[layer]
                 )
                 for b, (shared, kv) in enumerate(starts):
                     if shared:
