@@ -2,15 +2,16 @@
 window, on TextWorld episodes.
 
     python bench/rollout.py [--model smollm2-135m | --preset small] [--episodes 16] [--envs 16] [--max-steps 8]
-                            [--max-tokens 16] [--window 1]
+                            [--max-tokens 16] [--window 1] [--backends vllm,hf]
 
 Plays the same TextWorld custom games (train split) greedily, replies written as free text, through the
 rollout engine: each backend at `--envs` envs (one `generate` call per turn for all live episodes) and at 1
-env (one call per episode turn), with whole-episode prompts (each prompt extends the episode's last one, so
-a prefix cache serves all but the newest turn) and, for comparison, with a window of the last `--window`
-steps (the prompt changes after the system text at every step). Greedy decoding makes every configuration of
-one prompt layout play the very same episodes, so the work is equal and only the speed differs. Everything
-runs side by side in one process; prints one markdown table and the ratios.
+env (one call per episode turn), with whole-episode prompts (every observation keeps its command list, so
+each prompt extends the episode's last one and a prefix cache serves all but the newest turn) and with a
+window of the last `--window` steps (the prompt changes after the first observation at every step). vLLM's
+prefix cache is emptied before each row. Greedy decoding makes every configuration of one prompt layout play
+the very same episodes, so the work is equal and only the speed differs. Everything runs side by side in one
+process; prints one markdown table and the ratios.
 
 `--model` is a catalogue name, folder or hub name (default: SmolLM2-135M-Instruct, zero-shot); `--preset`
 a random-init tiny model instead. Both backends run float32 on all cores. Prompt tokens per step and the
@@ -46,6 +47,8 @@ def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params, his
     task_ids = probe.task_ids()
     probe.close()
     tasks = [Task(task_ids[i % len(task_ids)], i) for i in range(episodes)]
+    if hasattr(backend, "reset_prefix_cache"):  # each row starts from an empty cache, not the last row's
+        backend.reset_prefix_cache()
     counts = backend.prompt_token_counts()
     start = time.perf_counter()
     played, stats = rollout(
@@ -53,7 +56,8 @@ def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params, his
         tasks,
         ModelAgent(backend, params),
         num_envs=num_envs,
-        prompt_format=PromptFormat(history=history),
+        # The whole episode keeps every observation's command list, so each prompt extends the last one.
+        prompt_format=PromptFormat(history=history, past_commands=history is None),
         progress=False,
     )
     seconds = time.perf_counter() - start
@@ -85,6 +89,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--window", type=int, default=1, help="steps the windowed prompt layout keeps")
+    parser.add_argument("--backends", default="vllm,hf", help="comma-separated: the rows and ratios to run")
     args = parser.parse_args()
 
     from agentkit.rollout.vllm_backend import cpu_environment
@@ -122,13 +127,13 @@ def main() -> None:
 
     whole, window = "whole episode", f"last {args.window} step{'s' if args.window > 1 else ''}"
     plan = {  # row: (backend, envs, history)
-        f"vllm, {args.envs} envs, {whole}": (vllm, args.envs, None),
-        f"vllm, 1 env, {whole}": (vllm, 1, None),
-        f"hf, {args.envs} envs, {whole}": (hf, args.envs, None),
-        f"hf, 1 env, {whole}": (hf, 1, None),
-        f"vllm, {args.envs} envs, {window}": (vllm, args.envs, args.window),
-        f"hf, {args.envs} envs, {window}": (hf, args.envs, args.window),
+        f"{backend.name}, {envs}, {layout}": (backend, n, history)
+        for layout, history in ((whole, None), (window, args.window))
+        for backend in (vllm, hf)
+        for envs, n in ((f"{args.envs} envs", args.envs), ("1 env", 1))
     }
+    chosen = args.backends.split(",")
+    plan = {name: row for name, row in plan.items() if row[0].name in chosen}
     rows = {name: measure(b, env_kwargs, n, args.episodes, params, history) for name, (b, n, history) in plan.items()}
     vllm.close()
 
@@ -153,13 +158,17 @@ def main() -> None:
             f"{'yes' if row['replies'] == reference['replies'] else 'NO'} |"
         )
     batched, single = f"{args.envs} envs", "1 env"
-    ratios = {
-        f"vLLM / HF, {batched}, {whole}": (f"vllm, {batched}, {whole}", f"hf, {batched}, {whole}"),
-        f"vLLM / HF, {batched}, {window}": (f"vllm, {batched}, {window}", f"hf, {batched}, {window}"),
-        f"vLLM batched ({batched}) / sequential ({single})": (f"vllm, {batched}, {whole}", f"vllm, {single}, {whole}"),
-        f"HF batched ({batched}) / sequential ({single})": (f"hf, {batched}, {whole}", f"hf, {single}, {whole}"),
+    ratios = {}
+    for layout in (whole, window):
+        ratios[f"vLLM / HF, {batched}, {layout}"] = (f"vllm, {batched}, {layout}", f"hf, {batched}, {layout}")
+        for name in ("vllm", "hf"):
+            ratios[f"{name} batched ({batched}) / sequential ({single}), {layout}"] = (
+                f"{name}, {batched}, {layout}",
+                f"{name}, {single}, {layout}",
+            )
+    speedups = {
+        label: rows[a]["episodes/s"] / rows[b]["episodes/s"] for label, (a, b) in ratios.items() if {a, b} <= set(rows)
     }
-    speedups = {label: rows[a]["episodes/s"] / rows[b]["episodes/s"] for label, (a, b) in ratios.items()}
     print("\n| ratio of episodes/s | value |\n|---|---|")
     for label, speedup in speedups.items():
         print(f"| {label} | {speedup:.2f}x |")

@@ -12,6 +12,7 @@ import pytest
 from agentkit.envs import make
 from agentkit.prompts import PromptFormat
 from agentkit.rollout.adapters import AdapterError, adapter_ref
+from agentkit.rollout.backend import prompt_token_ids
 from agentkit.rollout.engine import ModelAgent, rollout
 from agentkit.rollout.hf_backend import HFBackend
 from agentkit.rollout.sampling import SamplingParams
@@ -158,3 +159,16 @@ def test_a_prompt_that_extends_the_last_is_served_from_the_prefix_cache_and_coun
     now_given, now_computed = vllm_backend.prompt_token_counts()
     more_given, more_computed = now_given - given, now_computed - computed
     assert more_given > 200 and more_computed < more_given / 4  # the cache shares whole blocks of 32 tokens
+
+
+def test_episodes_that_start_together_compute_their_shared_system_prompt_once(vllm_backend):
+    """Requests in one engine step cannot read each other's KV: the batch's shared start is primed first."""
+    vllm_backend.reset_prefix_cache()
+    system = {"role": "system", "content": "You explore a castle full of locked doors and old keys. " * 20}
+    batch = [[system, {"role": "user", "content": f"You are in room {n}."}] for n in range(8)]
+    length = len(prompt_token_ids(vllm_backend.tokenizer, batch[0]))
+    _, computed = vllm_backend.prompt_token_counts()
+    vllm_backend.generate(batch, SamplingParams(max_tokens=2))
+    computed = vllm_backend.prompt_token_counts()[1] - computed
+    own = 32 + 16  # a prompt's own text and the partial 32-token block before it
+    assert length > 200 and computed <= length + len(batch) * own  # once, not once per prompt
