@@ -162,7 +162,7 @@ def test_a_prompt_that_extends_the_last_is_served_from_the_prefix_cache_and_coun
 
 
 def test_episodes_that_start_together_compute_their_shared_system_prompt_once(vllm_backend):
-    """Requests in one engine step cannot read each other's KV: the batch's shared start is primed first."""
+    """16 episodes that start together: the system prompt they share is computed once, not once per episode."""
     vllm_backend.reset_prefix_cache()
     system = {"role": "system", "content": "You explore a castle full of locked doors and old keys. " * 20}
     batch = [[system, {"role": "user", "content": f"You are in room {n}."}] for n in range(8)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -80,7 +79,6 @@ class VLLMBackend(Backend):
         self.tokenizer = self.llm.get_tokenizer()
         self._counted_from = self._prompt_counters()
         self._ids = itertools.count(1)
-        self._primed: tuple[int | None, tuple[int, ...]] | None = None  # (adapter, start) primed last
         self._lora_id: int | None = None
         self._snapshot: Path | None = None
         self._snapshots = Path(tempfile.mkdtemp(prefix="agentkit-lora-"))
@@ -124,7 +122,6 @@ class VLLMBackend(Backend):
         )
         inputs = [TokensPrompt(prompt_token_ids=prompt_token_ids(self.tokenizer, m)) for m in prompts]
         lora = self._lora_request()
-        self._prime_shared_start([prompt["prompt_token_ids"] for prompt in inputs], lora)
         outputs = self._run(inputs, sampling, lora)
         if lora is not None and lora.lora_int_id not in self.llm.llm_engine.list_loras():
             raise AdapterError(f"vLLM did not load adapter {self.adapter.path} ({self.adapter.short})")
@@ -140,24 +137,6 @@ class VLLMBackend(Backend):
                 completions.append(Completion(text, ids, logprobs or None, reason))
             results.append(completions)
         return results
-
-    def _prime_shared_start(self, prompts: list[list[int]], lora) -> None:
-        """Compute the prompts' shared start (whole KV blocks) in a request of its own before the batch.
-
-        Requests scheduled in the same engine step cannot read each other's KV: a batch of episodes that
-        start together would otherwise compute the same system prompt once per episode. A start primed last
-        time is skipped; if it was evicted since, the batch merely computes it again.
-        """
-        from vllm import SamplingParams as VLLMSamplingParams
-        from vllm.inputs import TokensPrompt
-
-        block = self.llm.llm_engine.vllm_config.cache_config.block_size
-        shared = len(os.path.commonprefix(prompts)) if len(prompts) > 1 else 0  # element-wise on token lists
-        start = tuple(prompts[0][: shared - shared % block])
-        if not start or (self._lora_id, start) == self._primed:  # the cache is per adapter
-            return
-        self._run([TokensPrompt(prompt_token_ids=list(start))], VLLMSamplingParams(max_tokens=1), lora)
-        self._primed = (self._lora_id, start)
 
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """Each reply token's log-probability from a one-token request on the prompt and the reply's tokens
@@ -176,7 +155,6 @@ class VLLMBackend(Backend):
         lora = self._lora_request()
         encoded = [reply_token_ids(self.tokenizer, m, options) for m, options in zip(prompts, replies, strict=True)]
         prefill = VLLMSamplingParams(max_tokens=1, temperature=0.0)
-        self._prime_shared_start([prompt for prompt, _ in encoded], lora)
         self._run([TokensPrompt(prompt_token_ids=prompt) for prompt, _ in encoded], prefill, lora)
         wanted: dict[tuple[int, tuple[int, ...]], set[int]] = {}  # (prompt, reply start) -> tokens after it
         for k, (_, answers) in enumerate(encoded):
@@ -239,7 +217,6 @@ class VLLMBackend(Backend):
     def reset_prefix_cache(self) -> None:
         """Forget every cached prompt, so that runs measured one after another start equal."""
         self.llm.reset_prefix_cache()
-        self._primed = None
 
     def close(self) -> None:
         if getattr(self, "llm", None) is not None:
