@@ -35,49 +35,37 @@ class BenchError(AgentkitError, ValueError):
     """An unknown bench name, or no bench/ folder to run from."""
 
 
+SUITES = {
+    "quick": "env speed and the engine's speed ratios on tiny models, under 30 minutes on 2 cores",
+    "claims": "the recipes' claims on SmolLM2-135M-Instruct with LoRA: the figures the README reports",
+    "speed": "rollout, scoring, training and the machine's limits on SmolLM2-135M-Instruct",
+    "toy": "the recipes' claims on the 1M-parameter demo models: fast smoke runs of the learning code",
+}
+
+
 @dataclass(frozen=True)
 class Bench:
     script: str
-    kind: str  # "speed" or "learning"
+    suite: str  # a key of SUITES
     args: tuple[str, ...] = ()
     timeout: float = 1800.0
     about: str = ""
 
 
-# The arguments size each run so that `agentkit bench all` fits in an hour on 2 cores, from a fresh clone
-# (games, warm starts and demo bases built on the way); the scripts' own defaults are the larger runs.
+# The arguments size each run from a fresh clone on 2 cores (games, warm starts and demo bases built on the
+# way); the scripts' own defaults are the larger runs.
 BENCHES: dict[str, Bench] = {
     "quickstart": Bench(
         "quickstart.py",
-        "learning",
+        "claims",
         timeout=3600,
         about="make quickstart from an empty cache: BC LoRA on SmolLM2-135M against random play and zero-shot",
     ),
-    "textworld_env": Bench(
-        "textworld_env.py",
-        "speed",
-        ("--games", "10", "--speed-games", "5", "--repeats", "3"),
-        about="TextWorld expert/random success and env steps/s against raw TextWorld",
-    ),
-    "textcraft_env": Bench(
-        "textcraft.py",
-        "speed",
-        ("--random-seeds", "3"),
-        timeout=600,
-        about="TextCraft expert/random success per crafting depth and env steps/s",
-    ),
-    "entity_deduction_env": Bench(
-        "entity_deduction.py",
-        "speed",
-        ("--seeds", "3"),
-        timeout=600,
-        about="entity deduction expert/random wins and questions per game on the test lists",
-    ),
-    "rollout": Bench(
-        "rollout.py",
-        "speed",
-        ("--preset", "tiny", "--episodes", "8", "--envs", "8"),
-        about="rollout engine: batched vs sequential, vLLM vs HF",
+    "textworld_smollm2": Bench(
+        "bc_textworld.py",
+        "claims",
+        timeout=3 * 3600,
+        about="BC and thought cloning LoRA on SmolLM2 on held-out TextWorld games, against random and zero-shot",
     ),
     "admissible": Bench(
         "admissible.py",
@@ -86,11 +74,49 @@ BENCHES: dict[str, Bench] = {
         timeout=2400,
         about="admissible-command evaluation on SmolLM2: the old scorer against batched HF and vLLM, same choices",
     ),
+    "rollout_smollm2": Bench(
+        "rollout.py",
+        "speed",
+        timeout=3600,
+        about="rollout engine on SmolLM2: vLLM against HF, batched against sequential, prompt layouts",
+    ),
+    "textworld_env": Bench(
+        "textworld_env.py",
+        "quick",
+        ("--games", "10", "--speed-games", "5", "--repeats", "3"),
+        about="TextWorld expert/random success and env steps/s against raw TextWorld",
+    ),
+    "textcraft_env": Bench(
+        "textcraft.py",
+        "quick",
+        ("--random-seeds", "3"),
+        timeout=600,
+        about="TextCraft expert/random success per crafting depth and env steps/s",
+    ),
+    "entity_deduction_env": Bench(
+        "entity_deduction.py",
+        "quick",
+        ("--seeds", "3"),
+        timeout=600,
+        about="entity deduction expert/random wins and questions per game on the test lists",
+    ),
+    "rollout": Bench(
+        "rollout.py",
+        "quick",
+        ("--preset", "tiny", "--episodes", "8", "--envs", "8"),
+        about="rollout engine on a random-init tiny model: batched vs sequential, vLLM vs HF",
+    ),
     "sft_padding": Bench(
         "sft_padding.py",
-        "speed",
+        "quick",
         ("--steps", "8", "--rounds", "2"),
         about="trajectory SFT tokens/s: padding-free vs padded, bf16 vs fp32, peak RSS, MFU",
+    ),
+    "sft_padding_smollm2": Bench(
+        "sft_padding.py",
+        "speed",
+        ("--model", "smollm2-135m", "--layers", "8", "--steps", "4", "--rounds", "1", "--threads", "2"),
+        about="LoRA SFT on SmolLM2 tokens/s: padding-free vs padded, bf16 vs fp32, peak RSS, MFU",
     ),
     "limits": Bench(
         "limits.py",
@@ -101,8 +127,9 @@ BENCHES: dict[str, Bench] = {
     ),
     "bc_textworld": Bench(
         "bc_textworld.py",
-        "learning",
+        "toy",
         (
+            "--toy",
             "env.train_kwargs.n_games=40",
             "env.eval_kwargs.n_games=20",
             "env.extra_evals={test_hard: {split: test_hard, n_games: 20}}",
@@ -112,27 +139,25 @@ BENCHES: dict[str, Bench] = {
     ),
     "agent_r": Bench(
         "agent_r.py",
-        "learning",
+        "toy",
         timeout=9000,
         about="Agent-R rounds on TextWorld against BC on 150 demos (builds the 1200-game demo base once)",
     ),
     "oreal": Bench(
         "oreal.py",
-        "learning",
+        "toy",
         ("--seeds", "0,1,2", "optim.steps=20", "eval.per_level=60"),
         timeout=2700,
         about="OREAL ablation on arithmetic, claims on the mean of three seeds",
     ),
     "urpo": Bench(
         "urpo.py",
-        "learning",
+        "toy",
         ("grpo.steps=100", "data.eval_per_level=100", "data.eval_pairs_per_level=100"),
         timeout=1800,
         about="URPO against frozen referee and verifier-only GRPO",
     ),
-    "behavior_sft": Bench(
-        "behavior_sft.py", "learning", timeout=1200, about="behavior-conditioned SFT against vanilla SFT"
-    ),
+    "behavior_sft": Bench("behavior_sft.py", "toy", timeout=1200, about="behavior-conditioned SFT against vanilla SFT"),
 }
 
 
@@ -141,6 +166,27 @@ def result_line(kind: str, **fields: Any) -> str:
     if kind not in ("RESULT", "SPEED"):
         raise ValueError(f"kind={kind!r} must be RESULT or SPEED")
     return f"{kind} {json.dumps(fields, sort_keys=True)}"
+
+
+def success_result(
+    method: str, task: str, baseline_name: str, baseline: dict, result: dict, claim: str, met: bool
+) -> str:
+    """The RESULT line of an agent's held-out success rate against a baseline's on the same items, each with
+    its 95% interval (evaluation rows: `success_rate`, `success_low`, `success_high`), and the row's claim."""
+    return result_line(
+        "RESULT",
+        method=method,
+        task=task,
+        metric="success",
+        baseline_name=baseline_name,
+        baseline=baseline["success_rate"],
+        baseline_interval=[baseline["success_low"], baseline["success_high"]],
+        result=result["success_rate"],
+        result_interval=[result["success_low"], result["success_high"]],
+        seeds=[0],
+        claim=claim,
+        met=met,
+    )
 
 
 def split_seeds(argv: list[str]) -> tuple[list[int], list[str]]:
@@ -203,9 +249,13 @@ def bench_folder(start: Path | None = None) -> Path:
     raise BenchError("no bench/ folder here: run `agentkit bench` from a checkout of the agentkit repository")
 
 
+def _unknown(name: str) -> BenchError:
+    return BenchError(f"unknown bench {name!r}; suites: {', '.join(SUITES)}; benches: {', '.join(BENCHES)}")
+
+
 def run_bench(name: str, folder: Path, extra: list[str] | None = None) -> BenchRun:
     if name not in BENCHES:
-        raise BenchError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}, all")
+        raise _unknown(name)
     bench = BENCHES[name]
     command = [sys.executable, str(folder / bench.script), *bench.args, *(extra or [])]
     started = time.perf_counter()
@@ -226,18 +276,27 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _with_interval(row: dict[str, Any], key: str) -> str:
+    interval = row.get(f"{key}_interval")
+    return _fmt(row[key]) + ("" if interval is None else f" ({_fmt(interval[0])}-{_fmt(interval[1])})")
+
+
 def learning_table(runs: list[BenchRun]) -> str:
+    """One row per RESULT line; values with their 95% intervals where the line gives them; the claim is the
+    row's own (`claim`, `met`) where given, else the bench's status."""
     lines = [
-        "| method | task | metric | baseline | result | delta | seeds | claim | wall time |",
+        "| method | task | metric | baseline (95% interval) | result (95% interval) | delta | seeds | claim "
+        "| wall time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
-        claim = {"ok": "met", "missed": "MISSED"}.get(run.status, run.status)
+        status = {"ok": "met", "missed": "MISSED"}.get(run.status, run.status)
         for row in run.results:
             delta = row["result"] - row["baseline"]
+            claim = f"{'met' if row['met'] else 'MISSED'}: {row['claim']}" if "met" in row else status
             lines.append(
                 f"| {row['method']} | {row['task']} | {row['metric']} | {row['baseline_name']}: "
-                f"{_fmt(row['baseline'])} | {_fmt(row['result'])} | {delta:+.3g} | "
+                f"{_with_interval(row, 'baseline')} | {_with_interval(row, 'result')} | {delta:+.3g} | "
                 f"{', '.join(map(str, row.get('seeds', [])))} | {claim} | {run.seconds / 60:.1f} min |"
             )
     return "\n".join(lines)
@@ -285,16 +344,20 @@ def report_text(output: str) -> str:
     return "\n".join(line for line in output.splitlines() if not _LOG_LINE.search(line)).strip()
 
 
-def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
-    """`DAY.md` (tables, then each script's report), `DAY-learning.png` and `DAY.json` (every run, raw)."""
+def write_page(runs: list[BenchRun], out_dir: Path, day: str, suite: str) -> Path:
+    """`DAY-SUITE.md` (tables, then each script's report), `DAY-SUITE-learning.png` and `DAY-SUITE.json`
+    (every run, raw)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = out_dir / f"{day}.md"
-    (out_dir / f"{day}.json").write_text(json.dumps([run.as_dict() for run in runs], indent=1))
-    plotted = _plot(runs, out_dir / f"{day}-learning.png")
+    stem = f"{day}-{suite}"
+    page = out_dir / f"{stem}.md"
+    (out_dir / f"{stem}.json").write_text(json.dumps([run.as_dict() for run in runs], indent=1))
+    plotted = _plot(runs, out_dir / f"{stem}-learning.png")
     import torch
 
     lines = [
-        f"# agentkit benchmarks, {day}",
+        f"# agentkit benchmarks: {suite}, {day}",
+        "",
+        f"`agentkit bench {suite}`: {SUITES[suite]}.",
         "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, Python {platform.python_version()}, "
         f"torch {torch.__version__}. Every speed figure is a ratio of two runs timed side by side.",
@@ -308,7 +371,7 @@ def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
         "",
         learning_table(runs),
         "",
-        *([f"![recipes against their baselines]({day}-learning.png)", ""] if plotted else []),
+        *([f"![recipes against their baselines]({stem}-learning.png)", ""] if plotted else []),
         "## Speed",
         "",
         speed_table(runs),
@@ -321,14 +384,15 @@ def write_page(runs: list[BenchRun], out_dir: Path, day: str) -> Path:
 
 
 def update_readme(readme: Path, runs: list[BenchRun], page: Path) -> None:
-    """Replace the README's results block (between its markers) with the tables of this run."""
+    """Replace the README's results block (between its markers) with the tables of a `claims` run."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise BenchError(f"{readme} has no {README_START} ... {README_END} block to fill")
     block = "\n".join(
         [
             README_START,
-            f"Generated by `agentkit bench all` ({page.stem}; full page: `{page.as_posix()}`).",
+            f"Generated by `agentkit bench claims` ({page.stem}; full page: `{page.as_posix()}`, with each "
+            "run's settings and wall time).",
             "",
             learning_table(runs),
             "",
@@ -343,30 +407,34 @@ def update_readme(readme: Path, runs: list[BenchRun], page: Path) -> None:
 def run_benches(
     names: list[str], out_dir: Path, readme: Path | None = None, extra: list[str] | None = None, echo=print
 ) -> list[BenchRun]:
-    """Run `names` ("all" for every bench) one after another; the page is rewritten after each.
+    """Run suites (`quick`, `claims`, `toy`) and benches by name, one after another; each suite's page of
+    the day is rewritten after every bench.
 
-    `all` starts the day's page afresh; named benches replace their own rows of the day's page and keep
-    the others, so re-running one bench never drops the rest of a full run. The README's block is rewritten
-    whenever the day's page covers every bench.
+    A named suite starts its page of the day afresh; a named bench replaces its own rows and keeps the
+    others, so re-running one bench never drops the rest of a suite's run. The README's block is rewritten
+    whenever the day's `claims` page covers every claims bench.
     """
+    for name in names:
+        if name not in SUITES and name not in BENCHES:
+            raise _unknown(name)
     folder = bench_folder()
-    chosen = list(BENCHES) if names == ["all"] else names
-    for name in chosen:
-        if name not in BENCHES:
-            raise BenchError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}, all")
     day = date.today().isoformat()
-    saved = out_dir / f"{day}.json"
-    kept = {} if names == ["all"] or not saved.is_file() else {
-        run["name"]: BenchRun(**run) for run in json.loads(saved.read_text())
-    }  # fmt: skip
     runs: list[BenchRun] = []
-    page = out_dir / f"{day}.md"
-    for name in chosen:
-        echo(f"bench {name}: running ({BENCHES[name].about})")
-        runs.append(run_bench(name, folder, extra))
-        echo(f"bench {name}: {runs[-1].status} in {runs[-1].seconds / 60:.1f} min")
-        kept[name] = runs[-1]
-        page = write_page([kept[n] for n in BENCHES if n in kept], out_dir, day)
-    if readme is not None and all(name in kept for name in BENCHES):  # the day's page covers every bench
-        update_readme(readme, [kept[name] for name in BENCHES], page)
+    for suite in SUITES:
+        chosen = [n for n, bench in BENCHES.items() if bench.suite == suite and (n in names or suite in names)]
+        if not chosen:
+            continue
+        saved = out_dir / f"{day}-{suite}.json"
+        kept = {} if suite in names or not saved.is_file() else {
+            run["name"]: BenchRun(**run) for run in json.loads(saved.read_text())
+        }  # fmt: skip
+        members = [n for n, bench in BENCHES.items() if bench.suite == suite]
+        for name in chosen:
+            echo(f"bench {name}: running ({BENCHES[name].about})")
+            runs.append(run_bench(name, folder, extra))
+            echo(f"bench {name}: {runs[-1].status} in {runs[-1].seconds / 60:.1f} min")
+            kept[name] = runs[-1]
+            page = write_page([kept[n] for n in members if n in kept], out_dir, day, suite)
+        if suite == "claims" and readme is not None and all(n in kept for n in members):
+            update_readme(readme, [kept[n] for n in members], page)
     return runs

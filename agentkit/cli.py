@@ -289,7 +289,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from agentkit.benchmarks import run_benches
 
     readme = Path(args.readme) if args.readme else None
-    runs = run_benches(args.names or ["all"], Path(args.out), readme=readme)
+    runs = run_benches(args.names or ["quick"], Path(args.out), readme=readme)
     print(f"results: {Path(args.out)}; " + ", ".join(f"{run.name} {run.status}" for run in runs))
 
 
@@ -602,9 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--out", help="output folder (default runs/eval-agent-ENV-SPLIT)")
 
     benches = command("bench", _cmd_bench, "run the speed and learning benches and write the results page")
-    benches.add_argument("names", nargs="*", metavar="NAME", help="bench names, or all (the default)")
+    benches.add_argument(
+        "names", nargs="*", metavar="NAME", help="suites (quick, the default; claims; toy) or bench names"
+    )
     benches.add_argument("--out", default="bench/results", help="folder of the results pages")
-    benches.add_argument("--readme", default="README.md", help="README whose results block `all` rewrites")
+    benches.add_argument("--readme", default="README.md", help="README whose results block `claims` rewrites")
 
     view = command("view", _cmd_view, "browse a run's trajectories, search trees and curves in a web page")
     view.add_argument("path", metavar="RUN", help="a run folder or one trajectory .jsonl file")

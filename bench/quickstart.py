@@ -23,7 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from agentkit.benchmarks import result_line
+from agentkit.benchmarks import success_result
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "recipes/configs/bc_textworld_smollm2.yaml"
@@ -117,8 +117,10 @@ def main(argv: list[str]) -> int:
     write_block([f"Generated from `{PAGE.relative_to(ROOT).as_posix()}` by `python bench/quickstart.py`.", "",
                  summary, "", *rows])  # fmt: skip
     for name in ("random", "base"):
-        figures = {"baseline_name": NAMES[name], "baseline": success[name], "result": success["bc"], "seeds": [0]}
-        print(result_line("RESULT", method="BC (SmolLM2 LoRA)", task="TextWorld test", metric="success", **figures))
+        claim = f"BC >= {TARGET:.0%} and >= {NAMES[name]} + {MARGIN:.0%}"
+        met = success["bc"] >= TARGET and success["bc"] >= success[name] + MARGIN
+        print(success_result("BC (quickstart)", "TextWorld test", NAMES[name], evaluation[name], evaluation["bc"],
+                             claim, met))  # fmt: skip
     print("\n".join(["", summary, "", *rows, "", *verdicts]))
     return 0 if all(claims.values()) else 1
 

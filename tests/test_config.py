@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agentkit.config import ConfigError, load_config, parse_recipe_args, run_recipe
 from agentkit.methods.bc.cloning import clone
 from agentkit.methods.bc.config import BCConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "configs"
 
 
 @pytest.mark.parametrize(
@@ -87,3 +91,23 @@ def test_auto_precision_takes_bfloat16_only_on_a_cpu_with_bfloat16_instructions(
 def test_a_precision_that_is_neither_a_choice_nor_auto_fails_at_load(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(BCConfig, None, [override])
+
+
+def _recipe_config_classes() -> dict[str, type]:
+    from agentkit.methods.agent_r.config import AgentRConfig
+    from agentkit.methods.bc.config import BCConfig
+    from agentkit.methods.behavior_handbook.config import BehaviorSFTConfig
+    from agentkit.methods.oreal.config import OrealConfig
+    from agentkit.methods.thought_cloning.config import ThoughtCloningConfig
+    from agentkit.methods.urpo.config import URPOConfig
+
+    return {"agent_r": AgentRConfig, "bc": BCConfig, "behavior_sft": BehaviorSFTConfig, "oreal": OrealConfig,
+            "thought_cloning": ThoughtCloningConfig, "urpo": URPOConfig}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_shipped_config_loads_and_its_header_launches_it(path):
+    recipe = next(name for name in _recipe_config_classes() if path.stem.startswith(f"{name}_"))
+    load_config(_recipe_config_classes()[recipe], str(path), [])
+    header = path.read_text().split("\n\n", 1)[0]
+    assert f"recipes/{recipe}.py" in header and f"--config recipes/configs/{path.name}" in header
