@@ -72,17 +72,12 @@ def overlap(a: float, b: float, total: int) -> bool:
     return a_low <= b_high and b_low <= a_high
 
 
-def among_parsed(figures: dict) -> float:
-    """Ranking accuracy over the replies that parsed: separates judging better from answering in format."""
-    parsed = figures["pairs"] - figures["ranking_unparsed"]
-    return figures["ranking_accuracy"] * figures["pairs"] / parsed if parsed else 0.0
-
-
 def print_table(seed: int, results: dict[str, dict]) -> None:
     first = results["urpo"]
     problems, pairs = first["end"]["problems"], first["end"]["pairs"]
     print(f"\nURPO bench, seed {seed}: {first['train']['global_steps']} GRPO steps per run, held-out {problems} "
-          f"arithmetic problems and {pairs} preference pairs, greedy; 95% Wilson intervals in brackets\n")
+          f"arithmetic problems and {pairs} preference pairs, each ranked in both orders, greedy; 95% Wilson "
+          "intervals (over pairs) in brackets\n")
     print("| run | arithmetic pass@1 start -> end | policy ranking acc. start -> end | among parsed rankings "
           "start -> end | unparsed rankings start -> end | same first letter start -> end | "
           "scoring referee acc. (end) | open answers on request "
@@ -93,8 +88,8 @@ def print_table(seed: int, results: dict[str, dict]) -> None:
         scoring = "-" if name == "verifier only" else f"{end['scoring_referee_accuracy']:.1%}"
         print(f"| {name} | {start['pass_at_1']:.1%} -> {rate(end['pass_at_1'], problems)} | "
               f"{start['ranking_accuracy']:.1%} -> {rate(end['ranking_accuracy'], pairs)} | "
-              f"{among_parsed(start):.1%} -> {among_parsed(end):.1%} | "
-              f"{start['ranking_unparsed']} -> {end['ranking_unparsed']} of {pairs} | "
+              f"{start['ranking_parsed_accuracy']:.1%} -> {end['ranking_parsed_accuracy']:.1%} | "
+              f"{start['ranking_unparsed']} -> {end['ranking_unparsed']} of {end['rankings']} | "
               f"{start['ranking_same_choice']:.0%} -> {end['ranking_same_choice']:.0%} | {scoring} | "
               f"{start['open_on_request']:.1%} -> {end['open_on_request']:.1%} | "
               f"{train['referee_unparsed_scores']} / {train['referee_replies']} | {train['train_seconds']:.0f} |")

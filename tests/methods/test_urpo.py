@@ -17,6 +17,7 @@ from agentkit.methods.urpo.preferences import (
     Preference,
     PreferenceError,
     arithmetic_preferences,
+    both_orders,
     disputed_steps,
     load_preferences,
     perturb_solution,
@@ -241,6 +242,16 @@ def test_arithmetic_preferences_put_the_verified_answer_first_in_the_ranking():
         best, worst = (pair.responses[i] for i in pair.ranking)
         assert math_reward([best, worst], [answers[pair.prompt]] * 2) == [1.0, 0.0]
     assert {pair.ranking for pair in pairs} == {(0, 1), (1, 0)}  # the correct answer is not always A
+
+
+def test_held_out_pairs_in_both_orders_give_a_fixed_letter_exactly_half_and_keep_the_better_answer():
+    pairs = arithmetic_preferences(generate(2, 40, split="test"), seed=1)
+    shown = both_orders(pairs)
+    assert len(shown) == 2 * len(pairs) and shown[0::2] == pairs
+    for pair, flipped in zip(shown[0::2], shown[1::2], strict=True):
+        assert flipped.responses == pair.responses[::-1] and flipped.prompt == pair.prompt
+        assert flipped.responses[flipped.ranking[0]] == pair.responses[pair.ranking[0]]
+    assert sum(pair.ranking[0] == 0 for pair in shown) == len(pairs)  # "A" is right exactly half the time
 
 
 def test_disputed_steps_are_each_answers_step_on_the_first_line_that_differs():

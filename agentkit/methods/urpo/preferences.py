@@ -178,6 +178,17 @@ def arithmetic_preferences(rows: Sequence[dict[str, Any]], seed: int = 0) -> lis
     return preferences
 
 
+def both_orders(preferences: Sequence[Preference]) -> list[Preference]:
+    """Each pair shown both ways, its responses reversed the second time: the better response comes first
+    exactly as often as second, so a referee that names one fixed letter scores exactly 50%, and one that
+    reads the answers must pick the same response in both orders."""
+    flipped = [
+        Preference(p.prompt, p.responses[::-1], tuple(len(p.responses) - 1 - i for i in p.ranking), p.source)
+        for p in preferences
+    ]
+    return [pair for both in zip(preferences, flipped, strict=True) for pair in both]
+
+
 def _transcript(turns: Sequence[Any]) -> str:
     return "\n".join(turn.text for turn in turns if turn.role == "assistant")
 

@@ -24,7 +24,9 @@ def report(config: URPOConfig, run_dir: Path, training: dict[str, Any], start: d
     plot = Plot("rewards.png", [Panel(title, "step", "mean reward", lines=lines, legend=True)])
     rows = [
         ("arithmetic pass@1 (held-out)", "pass_at_1", "{:.1%}"),
-        ("policy ranking accuracy (held-out pairs)", "ranking_accuracy", "{:.1%}"),
+        ("policy ranking accuracy (held-out pairs, both orders)", "ranking_accuracy", "{:.1%}"),
+        ("policy ranking accuracy among parsed replies", "ranking_parsed_accuracy", "{:.1%}"),
+        ("pairs whose better answer it picks in both orders", "ranking_both_orders", "{:.1%}"),
         ("unparsed rankings", "ranking_unparsed", "{}"),
         ("parsed rankings naming the most frequent letter first", "ranking_same_choice", "{:.1%}"),
         ("scoring referee ranking accuracy", "scoring_referee_accuracy", "{:.1%}"),
