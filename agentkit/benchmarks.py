@@ -67,6 +67,12 @@ BENCHES: dict[str, Bench] = {
         timeout=3 * 3600,
         about="BC and thought cloning LoRA on SmolLM2 on held-out TextWorld games, against random and zero-shot",
     ),
+    "math_start": Bench(
+        "math_start.py",
+        "claims",
+        timeout=3600,
+        about="SmolLM2 zero-shot on each arithmetic level and GSM8K: where the math recipes can start",
+    ),
     "admissible": Bench(
         "admissible.py",
         "speed",
