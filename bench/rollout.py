@@ -47,8 +47,7 @@ def measure(backend, env_kwargs: dict, num_envs: int, episodes: int, params, his
     task_ids = probe.task_ids()
     probe.close()
     tasks = [Task(task_ids[i % len(task_ids)], i) for i in range(episodes)]
-    if hasattr(backend, "reset_prefix_cache"):  # each row starts from an empty cache, not the last row's
-        backend.reset_prefix_cache()
+    backend.reset_prefix_cache()  # each row starts from an empty cache, not the last row's
     counts = backend.prompt_token_counts()
     start = time.perf_counter()
     played, stats = rollout(

@@ -36,6 +36,9 @@ class Backend(ABC):
             for row in self.reply_logprobs(prompts, replies)
         ]
 
+    def reset_prefix_cache(self) -> None:  # noqa: B027 (a no-op default: backends without a prefix cache)
+        """Forget every cached prompt, so that runs measured one after another start equal."""
+
     def prompt_token_counts(self) -> tuple[int, int] | None:
         """(prompt tokens the model was given, of them those it computed rather than took from its prefix
         cache) since the backend was built: the HF backend counts its scoring passes, vLLM every request

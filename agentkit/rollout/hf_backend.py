@@ -60,7 +60,7 @@ class HFBackend(Backend):
         from safetensors.torch import load_file
 
         ref = adapter_ref(path)
-        self._prefixes.clear()  # caches computed under other weights
+        self.reset_prefix_cache()  # caches computed under other weights
         base = self.model.unload() if self.adapter is not None else self.model
         self.model = PeftModel.from_pretrained(base, ref.path).eval()
         on_disk = tensors_digest(load_file(f"{ref.path}/adapter_model.safetensors"))
@@ -111,6 +111,9 @@ class HFBackend(Backend):
         return results
 
     @torch.inference_mode()
+    def reset_prefix_cache(self) -> None:
+        self._prefixes.clear()
+
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """The decisions of many prompts in one forward pass: each prompt's tokens past its longest cached
         start, then its replies side by side under a tree mask, the prompts padded into one batch. A reply

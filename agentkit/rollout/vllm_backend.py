@@ -215,7 +215,6 @@ class VLLMBackend(Backend):
             done.set()
 
     def reset_prefix_cache(self) -> None:
-        """Forget every cached prompt, so that runs measured one after another start equal."""
         self.llm.reset_prefix_cache()
 
     def close(self) -> None:
