@@ -36,7 +36,7 @@ class BenchError(AgentkitError, ValueError):
 
 
 SUITES = {
-    "quick": "env speed and the engine's speed ratios on tiny models, under 30 minutes on 2 cores",
+    "quick": "env speed and the engine's speed ratios on tiny models, sized to finish within 30 minutes on 2 cores",
     "claims": "the recipes' claims on SmolLM2-135M-Instruct with LoRA: the figures the README reports",
     "speed": "rollout, scoring, training and the machine's limits on SmolLM2-135M-Instruct",
     "toy": "the recipes' claims on the 1M-parameter demo models: fast smoke runs of the learning code",
@@ -178,7 +178,8 @@ def success_result(
     method: str, task: str, baseline_name: str, baseline: dict, result: dict, claim: str, met: bool
 ) -> str:
     """The RESULT line of an agent's held-out success rate against a baseline's on the same items, each with
-    its 95% interval (evaluation rows: `success_rate`, `success_low`, `success_high`), and the row's claim."""
+    its 95% interval (evaluation rows: `success_rate`, `success_low`, `success_high`), and the row's claim;
+    one run, seed 0."""
     return result_line(
         "RESULT",
         method=method,
@@ -413,7 +414,7 @@ def update_readme(readme: Path, runs: list[BenchRun], page: Path) -> None:
 def run_benches(
     names: list[str], out_dir: Path, readme: Path | None = None, extra: list[str] | None = None, echo=print
 ) -> list[BenchRun]:
-    """Run suites (`quick`, `claims`, `toy`) and benches by name, one after another; each suite's page of
+    """Run suites (`quick`, `claims`, `speed`, `toy`) and benches by name, one after another; each suite's page of
     the day is rewritten after every bench.
 
     A named suite starts its page of the day afresh; a named bench replaces its own rows and keeps the
