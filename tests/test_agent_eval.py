@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 
 from agentkit.eval.agent import summarize, wilson_interval
 from agentkit.trajectory import Episode, Turn
@@ -206,6 +207,19 @@ def test_hf_scoring_memory_stays_bounded_whatever_the_prompt_length_and_vocabula
     got, want = bounded.score(prompts, replies), unbounded.score(prompts, replies)
     assert sum(got, []) == pytest.approx(sum(want, []), abs=1e-4)
     assert max(tokens) <= 64 and len(tokens) > 10 and max(head_rows) <= 3
+
+
+def test_hf_scoring_builds_no_autograd_graph_so_its_prefix_cache_holds_no_activations(always_north):
+    """With autograd on, every cached prompt's keys and values keep the whole pass's activations alive: the
+    quickstart's zero-shot evaluation grew by 2 GB a step until the kernel killed it."""
+    from agentkit.rollout.hf_backend import HFBackend
+
+    backend = HFBackend(always_north)
+    grad_during_passes = []
+    backend.model.get_decoder().register_forward_hook(lambda *_: grad_during_passes.append(torch.is_grad_enabled()))
+    backend.score(episode_prompts(3, 4), [["Action: go north", "Action: go south"]] * 3)
+    backend.score(episode_prompts(3, 5), [["Action: go north", "Action: go south"]] * 3)  # on the cached starts
+    assert grad_during_passes and not any(grad_during_passes)
 
 
 def test_an_evaluation_records_the_prompt_tokens_a_scoring_model_computed_per_decision(always_north, textworld_games,

@@ -110,10 +110,10 @@ class HFBackend(Backend):
             results += self._generate_batch(ids[start : start + self.batch_size], params)
         return results
 
-    @torch.inference_mode()
     def reset_prefix_cache(self) -> None:
         self._prefixes.clear()
 
+    @torch.inference_mode()
     def reply_logprobs(self, prompts: list[Messages], replies: list[list[str]]) -> list[list[tuple[float, int]]]:
         """The decisions of many prompts in one forward pass: each prompt's tokens past its longest cached
         start, then its replies side by side under a tree mask, the prompts padded into one batch. A reply
