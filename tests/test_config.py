@@ -102,8 +102,8 @@ def _recipe_config_classes() -> dict[str, type]:
     from agentkit.methods.thought_cloning.config import ThoughtCloningConfig
     from agentkit.methods.urpo.config import URPOConfig
 
-    return {"agent_grpo": AgentGRPOConfig, "agent_r": AgentRConfig, "bc": BCConfig, "behavior_sft": BehaviorSFTConfig, "oreal": OrealConfig,
-            "thought_cloning": ThoughtCloningConfig, "urpo": URPOConfig}  # fmt: skip
+    return {"agent_grpo": AgentGRPOConfig, "agent_r": AgentRConfig, "bc": BCConfig, "behavior_sft": BehaviorSFTConfig,
+            "oreal": OrealConfig, "thought_cloning": ThoughtCloningConfig, "urpo": URPOConfig}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.stem)

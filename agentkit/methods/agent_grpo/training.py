@@ -136,10 +136,10 @@ def update(
 
 
 def sample_episodes(
-    config: AgentGRPOConfig, backend, tasks: list[Task], path: Path, seed: int
+    config: AgentGRPOConfig, env_factory: Callable[[], Any], backend, tasks: list[Task], path: Path, seed: int
 ) -> tuple[list[Episode], Any]:
-    """Play `tasks` with the backend's current adapter, the replies written as text (their token ids and
-    log-probs kept), every episode written to `path` afresh for the viewer."""
+    """Play `tasks` in envs of `env_factory` with the backend's current adapter, the replies written as text
+    (their token ids and log-probs kept), every episode written to `path` afresh for the viewer."""
     from agentkit.rollout.engine import ModelAgent, rollout
     from agentkit.rollout.sampling import SamplingParams
     from agentkit.trajectory import TrajectoryWriter
@@ -150,7 +150,7 @@ def sample_episodes(
     path.unlink(missing_ok=True)  # an interrupted iteration is played again from its start
     with TrajectoryWriter(path) as writer:
         return rollout(
-            config.env.factory(config.env.train_kwargs),
+            env_factory,
             tasks,
             agent,
             num_envs=s.num_envs,
@@ -217,6 +217,7 @@ def train(config: AgentGRPOConfig, accelerator, model_path: str, run_dir: Path) 
         raise ConfigError(f"env.train_kwargs={config.env.train_kwargs}: no training tasks")
     (run_dir / "episodes").mkdir(exist_ok=True)
     suffix = f"-rank{rank}" if world > 1 else ""
+    env_factory = config.env.factory(config.env.train_kwargs)
     backend = make_sampler(config, model_path, last / "adapter", rank, lora_rank)
     try:
         for iteration in range(len(history), config.optim.iterations):
@@ -224,7 +225,8 @@ def train(config: AgentGRPOConfig, accelerator, model_path: str, run_dir: Path) 
             expected = adapter_ref(last / "adapter").digest
             path = run_dir / "episodes" / f"iteration-{iteration + 1}{suffix}.jsonl"
             group_tasks = iteration_groups(tasks, config, iteration, rank, world)
-            episodes, stats = sample_episodes(config, backend, group_tasks, path, config.seed + 1000 * iteration + rank)
+            seed = config.seed + 1000 * iteration + rank
+            episodes, stats = sample_episodes(config, env_factory, backend, group_tasks, path, seed)
             check_played_with(episodes, expected)
             advantages = group_advantages_of(config, episodes, reward)
             decisions = episode_decisions(tokenizer, episodes, advantages, config.prompt)
