@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agentkit.agent_settings import EnvConfig, EvalConfig
+from agentkit.agent_settings import EnvConfig
+from agentkit.agent_settings import EvalConfig as AgentEvalConfig
 from agentkit.config import ConfigError
 from agentkit.prompts import PromptFormat
 from agentkit.training.run import WARM_START, RecipeConfig
@@ -102,6 +103,15 @@ class OptimConfig:
 
 
 @dataclass
+class EvalConfig(AgentEvalConfig):
+    """Held-out evaluation: the start and the trained adapter writing their own replies, as they were trained;
+    `baselines` may add `random` and `base` (the model without an adapter)."""
+
+    baselines: list[str] = field(default_factory=list)
+    expert_agreement: bool = False
+
+
+@dataclass
 class AgentGRPOConfig(RecipeConfig):
     model: str = "smollm2-135m"  # a catalogue name (`agentkit models`), a model folder or a hub name
     output_dir: str = "runs/agent_grpo"
@@ -113,7 +123,7 @@ class AgentGRPOConfig(RecipeConfig):
     reward: RewardConfig = field(default_factory=RewardConfig)
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    eval: EvalConfig = field(default_factory=lambda: EvalConfig(baselines=[], expert_agreement=False))
+    eval: EvalConfig = field(default_factory=EvalConfig)
     include_start: bool = True  # also evaluate the start policy on the held-out tasks
     skip_eval: bool = False
     report_to: list[str] = field(default_factory=list)  # accelerate trackers, e.g. [tensorboard] (OUTPUT_DIR/tb)

@@ -127,11 +127,12 @@ def update(
     totals = accelerator.reduce(torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device))
     named = dict(zip(sums, totals.tolist(), strict=True))
     count = max(named.pop("tokens"), 1.0)
+    deviation = torch.tensor([ratio_deviation], device=accelerator.device)
     return {
         **{name: value / count for name, value in named.items()},
         "tokens_trained": count,
         "grad_norm": sum(grad_norms) / len(grad_norms),
-        "ratio_deviation": ratio_deviation,
+        "ratio_deviation": float(accelerator.reduce(deviation, reduction="max").item()),
     }
 
 
