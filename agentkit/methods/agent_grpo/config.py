@@ -89,7 +89,7 @@ class OptimConfig:
     iterations: int = 20
     epochs: int = 1
     minibatches: int = 2  # optimizer steps per epoch; every process takes the same number
-    micro_batch: int = 4  # decisions per forward pass (gradients accumulate over a minibatch's passes)
+    micro_batch: int = 4  # decisions per forward pass, gradients accumulated over a minibatch (not under DeepSpeed)
     learning_rate: float = 1e-5
     clip_epsilon: float = 0.2
     kl_coef: float = 0.01  # beta, k3 KL to the base model with the adapter disabled

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import DistributedType
 
 from agentkit.config import ConfigError
 from agentkit.methods.agent_grpo.advantages import task_advantages
@@ -82,7 +83,8 @@ def update(
     config: AgentGRPOConfig, accelerator, model, optimizer, decisions: list[Decision], pad_id: int, iteration: int
 ) -> dict[str, float]:
     """`optim.epochs` passes over the decisions in `optim.minibatches` optimizer steps each. Every process
-    runs the same number of forward passes (empty ones weigh nothing), as the gradient sync requires.
+    runs the same number of forward passes (empty ones weigh nothing), as the gradient sync requires; under
+    DeepSpeed a minibatch is one pass (`optim.micro_batch` is not applied).
 
     The loss of a minibatch is its per-token loss summed over the agent's tokens and divided by their count.
     `ratio_deviation` is the largest |ratio - 1| of the first minibatch of the iteration, taken before any
@@ -91,6 +93,8 @@ def update(
     o = config.optim
     local = torch.tensor([math.ceil(len(decisions) / o.minibatches)], device=accelerator.device)
     passes = max(1, math.ceil(int(accelerator.reduce(local, reduction="max").item()) / o.micro_batch))
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        passes = 1  # a DeepSpeed engine steps at every backward: one pass per minibatch and process
     empty = Decision([pad_id], [pad_id], [0.0], 0.0)
     policy = accelerator.unwrap_model(model)
     sums = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clipped": 0.0, "tokens": 0.0}
