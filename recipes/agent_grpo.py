@@ -42,7 +42,8 @@ def main(argv: list[str]) -> None:
     from agentkit.methods.agent_grpo.evaluation import evaluate
     from agentkit.methods.agent_grpo.report import report
     from agentkit.methods.agent_grpo.training import train
-    from agentkit.training.run import open_run, start_model
+    from agentkit.models import resolve_model
+    from agentkit.training.run import open_run
 
     cpu = not torch.accelerator.is_available()
     if cpu and "vllm" in (config.sampling.backend, config.eval.backend):
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> None:
             os.environ.setdefault(name, value)
     accelerator = Accelerator(cpu=cpu, log_with=config.report_to or None, project_dir=f"{config.output_dir}/tb")
     with open_run(config, accelerator, may_change=EXTENDABLE) as run_dir:  # rank 0 builds the model first
-        model = start_model(config, lambda: config.model)
+        model = resolve_model(config.model, config.cache_dir, config.seed)
     accelerator.init_trackers("agent_grpo")
     # Per iteration: G episodes per task -> GRPO / GiGPO advantages -> clipped-ratio updates on the stored
     # tokens with a KL to the base -> the new adapter hot-loaded into the engine.

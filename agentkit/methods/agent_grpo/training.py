@@ -165,7 +165,7 @@ def sample_episodes(
         )
 
 
-def group_advantages_of(config: AgentGRPOConfig, episodes: list[Episode], reward) -> list[list[float]]:
+def advantages_by_group(config: AgentGRPOConfig, episodes: list[Episode], reward) -> list[list[float]]:
     """Per episode, per step advantages, each task's G consecutive episodes forming one group."""
     a, size = config.advantage, config.sampling.episodes_per_task
     advantages = []
@@ -233,7 +233,7 @@ def train(config: AgentGRPOConfig, accelerator, model_path: str, run_dir: Path) 
             seed = config.seed + 1000 * iteration + rank
             episodes, stats = sample_episodes(config, env_factory, backend, group_tasks, path, seed)
             check_played_with(episodes, expected)
-            advantages = group_advantages_of(config, episodes, reward)
+            advantages = advantages_by_group(config, episodes, reward)
             decisions = episode_decisions(tokenizer, episodes, advantages, config.prompt)
             rolled = time.perf_counter()
             terms = update(config, accelerator, model, optimizer, decisions, tokenizer.pad_token_id, iteration)
