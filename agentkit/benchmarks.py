@@ -67,6 +67,12 @@ BENCHES: dict[str, Bench] = {
         timeout=3 * 3600,
         about="BC and thought cloning LoRA on SmolLM2 on held-out TextWorld games, against random and zero-shot",
     ),
+    "agent_grpo": Bench(
+        "agent_grpo.py",
+        "claims",
+        timeout=6 * 3600,
+        about="agent GRPO and GiGPO from the quickstart's BC adapter on SmolLM2, held-out TextWorld, same episodes",
+    ),
     "math_start": Bench(
         "math_start.py",
         "claims",

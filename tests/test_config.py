@@ -94,6 +94,7 @@ def test_a_precision_that_is_neither_a_choice_nor_auto_fails_at_load(override, m
 
 
 def _recipe_config_classes() -> dict[str, type]:
+    from agentkit.methods.agent_grpo.config import AgentGRPOConfig
     from agentkit.methods.agent_r.config import AgentRConfig
     from agentkit.methods.bc.config import BCConfig
     from agentkit.methods.behavior_handbook.config import BehaviorSFTConfig
@@ -101,8 +102,8 @@ def _recipe_config_classes() -> dict[str, type]:
     from agentkit.methods.thought_cloning.config import ThoughtCloningConfig
     from agentkit.methods.urpo.config import URPOConfig
 
-    return {"agent_r": AgentRConfig, "bc": BCConfig, "behavior_sft": BehaviorSFTConfig, "oreal": OrealConfig,
-            "thought_cloning": ThoughtCloningConfig, "urpo": URPOConfig}  # fmt: skip
+    return {"agent_grpo": AgentGRPOConfig, "agent_r": AgentRConfig, "bc": BCConfig, "behavior_sft": BehaviorSFTConfig,
+            "oreal": OrealConfig, "thought_cloning": ThoughtCloningConfig, "urpo": URPOConfig}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.stem)

@@ -15,14 +15,7 @@ import torch
 from agentkit.config import ConfigError, parse_recipe_args
 from agentkit.methods.oreal.config import OrealConfig
 from agentkit.methods.oreal.loss import kl_penalty, negative_loss, positive_loss
-from agentkit.methods.oreal.policy_gradient import (
-    completion_batch,
-    group_advantages,
-    k3_kl,
-    reference_logprobs,
-    rloo_advantages,
-    token_logprobs,
-)
+from agentkit.methods.oreal.policy_gradient import rloo_advantages
 from agentkit.methods.oreal.selection import select_samples
 from agentkit.methods.oreal.token_reward import (
     TokenRewardHead,
@@ -31,6 +24,13 @@ from agentkit.methods.oreal.token_reward import (
     token_weights,
 )
 from agentkit.methods.oreal.training import PolicyWithTokenReward, clip_policy_gradients
+from agentkit.training.policy_gradient import (
+    completion_batch,
+    group_advantages,
+    k3_kl,
+    reference_logprobs,
+    token_logprobs,
+)
 from tests.processes import communicate_or_kill
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +173,7 @@ def test_reference_is_the_base_without_the_adapter(tiny_model_dir):
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     batch = completion_batch([[5, 6, 7]], [[8, 9]], pad_id=0)
-    from agentkit.methods.oreal.policy_gradient import completion_logprobs
+    from agentkit.training.policy_gradient import completion_logprobs
 
     with torch.no_grad():
         base_logprobs = completion_logprobs(base, batch)

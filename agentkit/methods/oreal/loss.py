@@ -27,6 +27,6 @@ def negative_loss(
 
 def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean k3 estimate of KL(policy || reference) over the masked tokens."""
-    from agentkit.methods.oreal.policy_gradient import k3_kl, masked_sum_mean
+    from agentkit.training.policy_gradient import k3_kl, masked_sum_mean
 
     return masked_sum_mean(k3_kl(logprobs, ref_logprobs), mask)

@@ -28,7 +28,7 @@ class PolicyWithTokenReward(torch.nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        from agentkit.methods.oreal.policy_gradient import token_logprobs
+        from agentkit.training.policy_gradient import token_logprobs
 
         hidden = self.head is not None
         out = self.policy(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=hidden)
@@ -92,8 +92,9 @@ def clip_policy_gradients(accelerator, module, max_norm: float) -> float:
 
 def train_step(config: OrealConfig, accelerator, module, tokenizer, groups, selection: Selection) -> dict[str, float]:
     """One update on the selected samples; returns the loss terms (this rank's values)."""
-    from agentkit.methods.oreal.policy_gradient import encode_groups, reference_logprobs
+    from agentkit.methods.oreal.policy_gradient import encode_groups
     from agentkit.methods.oreal.token_reward import token_reward_loss, token_weights
+    from agentkit.training.policy_gradient import reference_logprobs
 
     picks = selection.picks
     row_weights = torch.tensor(selection.prompt_weights, dtype=torch.float32)
