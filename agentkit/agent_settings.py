@@ -31,7 +31,7 @@ class EnvConfig:
     eval_kwargs: dict[str, Any] = field(default_factory=lambda: {"split": "test", "n_games": 20})
     train_limit: int | None = None
     eval_limit: int | None = None
-    step_timeout: float = 60.0
+    step_timeout: float | None = 60.0  # None: in-process, no timeout (fast, but a hung env hangs the run)
     # More held-out sets, evaluated like `eval_kwargs`: name -> split kwargs (e.g. test_hard: {split: test_hard}).
     extra_evals: dict[str, dict[str, Any]] = field(default_factory=dict)
 

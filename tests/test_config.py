@@ -66,6 +66,15 @@ def test_a_float_written_with_an_exponent_but_no_dot_is_a_float():
         load_config(BCConfig, None, ["train.learning_rate=fast"])
 
 
+def test_envs_run_in_process_when_the_step_timeout_is_null():
+    from agentkit.envs.subprocess_env import SubprocessEnv
+
+    config = load_config(BCConfig, None, ["env.step_timeout=null", "env.name=entity_deduction", "env.kwargs={}"])
+    env = config.env.factory({})()
+    assert config.env.step_timeout is None and not isinstance(env, SubprocessEnv)
+    env.close()
+
+
 CPUS = [(True, False, True), (False, True, True), (False, False, False)]  # AVX512-BF16, AMX, bfloat16 is fast
 
 

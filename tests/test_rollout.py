@@ -70,6 +70,22 @@ def test_model_rollout_keeps_generated_tokens_and_logprobs(textworld, hf_backend
     assert all(e.success or e.meta["truncated"] for e in episodes)
 
 
+def test_replies_without_a_command_count_toward_the_step_limit(textworld):
+    """Every reply is a step of the episode, parsed or not: an agent that mixes chatter with commands still
+    stops at `max_steps` replies (the game itself counts only the commands it was given)."""
+    from agentkit.rollout.engine import Agent, Reply
+
+    class ChatterThenLook(Agent):
+        def act(self, slots, prompt_format):
+            return [Reply("Hmm.", None) if slot.episode.steps % 2 == 0 else Reply("Action: look", "look")
+                    for slot in slots]  # fmt: skip
+
+    kwargs, tasks = textworld
+    episodes, _ = rollout(lambda: make("textworld", **{**kwargs, "max_steps": 4}), tasks[:1], ChatterThenLook(),
+                          num_envs=1, progress=False)  # fmt: skip
+    assert episodes[0].steps == 4 and episodes[0].meta["truncated"] and episodes[0].meta["invalid_actions"] == 2
+
+
 def test_batched_and_one_by_one_rollouts_give_the_same_greedy_episodes(textworld, hf_backend):
     kwargs, tasks = textworld
     agent = ModelAgent(hf_backend, SamplingParams(max_tokens=8))

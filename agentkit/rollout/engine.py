@@ -227,6 +227,7 @@ def _step(slot: Slot, reply: Reply, prompt_format: PromptFormat) -> None:
             truncated = episode.steps >= slot.env.max_steps
         else:
             observation, reward, terminated, truncated, info = slot.env.step(reply.action)
+            truncated = truncated or episode.steps >= slot.env.max_steps  # replies without a command count too
     except Exception as exc:  # the env crashed or hung past its timeout
         _fail(slot, exc)
         return
