@@ -244,6 +244,27 @@ def save_checkpoint(
     return folder
 
 
+def finish_step(
+    accelerator: Any,
+    run_dir: Path,
+    step: int,
+    history: list[dict],
+    record: dict[str, Any],
+    line: str,
+    checkpoint: tuple[int, Callable[[Path], None]],
+    backend: Any,
+) -> Path:
+    """The end of one step of an online loop: its metrics kept, logged and printed (`line`), a checkpoint
+    saved (`checkpoint`: how many to keep, what to export) and its adapter loaded into the engine that
+    samples the next step."""
+    history.append(record)
+    accelerator.log({k: v for k, v in record.items() if isinstance(v, int | float)}, step=step)
+    accelerator.print(line)
+    folder = save_checkpoint(accelerator, run_dir, step, history, *checkpoint)
+    backend.load_adapter(str(folder / "adapter"))
+    return folder
+
+
 def resume_checkpoint(accelerator: Any, run_dir: Path) -> tuple[Path | None, list[dict]]:
     """Load the newest complete checkpoint into `accelerator`'s registered objects; returns it and the
     metrics history so far (None and [] for a fresh run)."""

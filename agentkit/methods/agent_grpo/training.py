@@ -22,7 +22,7 @@ from agentkit.methods.agent_grpo.rewards import outcome_function
 from agentkit.rollout.adapters import AdapterError, adapter_ref
 from agentkit.rollout.engine import Task
 from agentkit.training.policy_gradient import CompletionBatch, reference_logprobs, token_logprobs
-from agentkit.training.run import checkpoint_dirs, resume_checkpoint, save_checkpoint
+from agentkit.training.run import checkpoint_dirs, finish_step, resume_checkpoint, save_checkpoint
 from agentkit.trajectory import Episode
 
 
@@ -257,16 +257,13 @@ def train(config: AgentGRPOConfig, accelerator, model_path: str, run_dir: Path) 
                 "episodes_per_second": n / max(rollout_seconds / world, 1e-9),
                 "seconds": time.perf_counter() - started,
             }
-            history.append(record)
-            accelerator.log({k: v for k, v in record.items() if isinstance(v, int | float)}, step=iteration + 1)
-            accelerator.print(
+            line = (
                 f"iteration {iteration + 1}/{config.optim.iterations} success {record['success_rate']:.3f} "
                 f"reward {record['mean_reward']:.3f} loss {record['loss']:.4f} kl {record['kl']:.5f} "
                 f"entropy {record['entropy']:.3f} ratio-1 {record['ratio_deviation']:.1e} "
                 f"{record['decisions']} decisions {record['seconds']:.1f}s"
-            )
-            last = save_checkpoint(accelerator, run_dir, iteration + 1, history, keep, export)
-            backend.load_adapter(str(last / "adapter"))  # the next iteration checks its episodes used it
+            )  # the next iteration checks that its episodes used the adapter pushed here
+            last = finish_step(accelerator, run_dir, iteration + 1, history, record, line, (keep, export), backend)
     finally:
         backend.close()
     if accelerator.is_main_process:

@@ -15,7 +15,7 @@ from agentkit.methods.oreal.config import OrealConfig
 from agentkit.methods.oreal.data import prompt_messages, step_problems, training_problems
 from agentkit.methods.oreal.loss import kl_penalty, negative_loss, positive_loss
 from agentkit.methods.oreal.selection import Selection, select_samples
-from agentkit.training.run import checkpoint_dirs, resume_checkpoint, save_checkpoint
+from agentkit.training.run import checkpoint_dirs, finish_step, resume_checkpoint, save_checkpoint
 
 
 class PolicyWithTokenReward(torch.nn.Module):
@@ -208,16 +208,13 @@ def train(config: OrealConfig, accelerator, model_path: str, run_dir: Path) -> l
                 "policy_lr": policy_lr,
                 "seconds": time.perf_counter() - started,
             }
-            history.append(record)
-            accelerator.log({k: v for k, v in record.items() if isinstance(v, int | float)}, step=step + 1)
-            accelerator.print(
+            line = (
                 f"step {step + 1}/{config.optim.steps} loss {record['loss']:.4f} "
                 f"pos {record['positive']:.4f} "
                 f"neg {record['negative']:.4f} kl {record['kl']:.5f} rm {record['token_rm']:.4f} "
                 f"pass {record['pass_rate']:.3f} kept {record['prompts_kept']:.2f} {record['seconds']:.1f}s"
             )
-            folder = save_checkpoint(accelerator, run_dir, step + 1, history, keep, export)
-            backend.load_adapter(str(folder / "adapter"))
+            finish_step(accelerator, run_dir, step + 1, history, record, line, (keep, export), backend)
     finally:
         backend.close()
     if accelerator.is_main_process:
