@@ -35,6 +35,7 @@ def main() -> None:
         from agentkit.rollout.vllm_backend import cpu_environment
 
         os.environ.update(cpu_environment(CACHE, threads=f"0-{(os.cpu_count() or 1) - 1}"))
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its workers' warnings would land in the page
 
     from agentkit.eval.agent import wilson_interval
     from agentkit.eval.bench_eval import generate_records, grade_records
