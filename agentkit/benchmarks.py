@@ -40,6 +40,7 @@ SUITES = {
     "claims": "the recipes' claims on SmolLM2-135M-Instruct with LoRA: the figures the README reports",
     "speed": "rollout, scoring, training and the machine's limits on SmolLM2-135M-Instruct",
     "toy": "the recipes' claims on the 1M-parameter demo models: fast smoke runs of the learning code",
+    "rl": "online RL over TextWorld episodes on SmolLM2 (agent GRPO against GiGPO): many hours on 2 cores",
 }
 
 
@@ -69,7 +70,7 @@ BENCHES: dict[str, Bench] = {
     ),
     "agent_grpo": Bench(
         "agent_grpo.py",
-        "claims",
+        "rl",
         timeout=6 * 3600,
         about="agent GRPO and GiGPO from the quickstart's BC adapter on SmolLM2, held-out TextWorld, same episodes",
     ),

@@ -603,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     benches = command("bench", _cmd_bench, "run the speed and learning benches and write the results page")
     benches.add_argument(
-        "names", nargs="*", metavar="NAME", help="suites (quick, the default; claims; speed; toy) or bench names"
+        "names", nargs="*", metavar="NAME", help="suites (quick, the default; claims; speed; toy; rl) or bench names"
     )
     benches.add_argument("--out", default="bench/results", help="folder of the results pages")
     benches.add_argument("--readme", default="README.md", help="README whose results block `claims` rewrites")

@@ -60,7 +60,8 @@ def test_statuses_and_lines_are_read_from_real_scripts(bench_dir):
     assert missed.status == "missed" and missed.speeds == [{"goal": 1.5, "measure": "sft", "ratio": 1.2}]
     slow = run_bench("slow", bench_dir)
     assert slow.status == "timeout" and "started" in slow.output
-    with pytest.raises(BenchError, match="unknown bench 'nope'; suites: quick, claims, speed, toy; benches: good, "):
+    known = "suites: quick, claims, speed, toy, rl; benches: good, "
+    with pytest.raises(BenchError, match=f"unknown bench 'nope'; {known}"):
         run_bench("nope", bench_dir)
 
 
