@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # 200 training games): BC 19/50 on test (38%, 26-52%) and 10/40 on test_hard (25%); random 3/50 and 1/40,
 # zero-shot 0/50 and 0/40; TC 30/50 on test (60%, 46-72%), its test_hard evaluation stopped at 2/8 (BC 2/8 on
 # the same 8 games). The quickstart's 11/20 on the first 20 test games was the lucky end of BC's interval.
+# BC alone on 600 training games (2081 decisions, 150 steps, 14 min): 38/50 on the same test games (76%, 63-86%).
 REAL = {
     "configs": ("bc_textworld_smollm2.yaml", "thought_cloning_textworld_smollm2.yaml"),
     "settings": [
