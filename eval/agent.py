@@ -215,3 +215,17 @@ def evaluate_agents(
             backend.close()
         results.append(summary)
     return results
+
+
+def evaluate_held_out(
+    agents: dict[str, Callable[[], object]], env, seed: int, out_dir: str | Path, **options
+) -> dict[str, list[AgentEvaluation]]:
+    """`evaluate_agents` on each held-out set of `env` (an `EnvConfig`): `eval_kwargs` as `test`, then
+    `extra_evals`, every agent on the same tasks; files are `eval_NAME.jsonl` (`test`) or
+    `eval_SET_NAME.jsonl`. `options` go to `evaluate_agents`."""
+    results = {}
+    for name, split_kwargs in {"test": env.eval_kwargs, **env.extra_evals}.items():
+        tasks = env.tasks(split_kwargs, seed, limit=env.eval_limit)
+        prefix = "eval_" if name == "test" else f"eval_{name}_"
+        results[name] = evaluate_agents(agents, env.factory(split_kwargs), tasks, out_dir, prefix=prefix, **options)
+    return results

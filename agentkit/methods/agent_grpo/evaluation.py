@@ -10,7 +10,7 @@ from agentkit.methods.agent_grpo.config import AgentGRPOConfig
 def evaluate(config: AgentGRPOConfig, model: str, run_dir: Path) -> dict[str, list]:
     """Per held-out set (`env.eval_kwargs` as `test`, then `env.extra_evals`), the summary of each agent:
     `eval.baselines` (random, base), `start` (the start adapter, or the base without one) and `agent_grpo`."""
-    from agentkit.eval.agent import evaluate_agents
+    from agentkit.eval.agent import evaluate_held_out
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent, PolicyAgent
@@ -32,16 +32,12 @@ def evaluate(config: AgentGRPOConfig, model: str, run_dir: Path) -> dict[str, li
     if config.include_start:
         agents["start"] = model_agent(config.start_adapter)
     agents["agent_grpo"] = model_agent(str(run_dir / "adapter"))
-    results = {}
-    for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():
-        results[name] = evaluate_agents(
-            agents,
-            config.env.factory(split_kwargs),
-            config.env.tasks(split_kwargs, config.seed, limit=config.env.eval_limit),
-            run_dir,
-            num_envs=e.num_envs,
-            prompt_format=config.prompt,
-            prefix="eval_" if name == "test" else f"eval_{name}_",
-            agreement=e.expert_agreement,
-        )
-    return results
+    return evaluate_held_out(
+        agents,
+        config.env,
+        config.seed,
+        run_dir,
+        num_envs=e.num_envs,
+        prompt_format=config.prompt,
+        agreement=e.expert_agreement,
+    )

@@ -26,7 +26,7 @@ def train(
 
 def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[str, list]:
     """Random policy, base model and the trained model (`label`) on each held-out set, same seeds for all."""
-    from agentkit.eval.agent import evaluate_agents
+    from agentkit.eval.agent import evaluate_held_out
     from agentkit.policies import RandomPolicy
     from agentkit.rollout.backend import make_backend
     from agentkit.rollout.engine import ModelAgent, PolicyAgent
@@ -42,22 +42,15 @@ def evaluate(config: BCConfig, model: str, run_dir: Path, label: str) -> dict[st
         agents["base"] = lambda: ModelAgent(make_backend(config.eval.backend, model, **backend_kwargs), sampling, space)
     tuned = config.lora.backend_model(model, config.lora.output_folder(run_dir))
     agents[label] = lambda: ModelAgent(make_backend(config.eval.backend, *tuned, **backend_kwargs), sampling, space)
-    results = {}
-    for name, split_kwargs in {"test": config.env.eval_kwargs, **config.env.extra_evals}.items():
-        tasks = config.env.tasks(split_kwargs, config.seed, limit=config.env.eval_limit)
-        factory = config.env.factory(split_kwargs)
-        prefix = "eval_" if name == "test" else f"eval_{name}_"
-        results[name] = evaluate_agents(
-            agents,
-            factory,
-            tasks,
-            run_dir,
-            num_envs=config.eval.num_envs,
-            prompt_format=config.prompt,
-            prefix=prefix,
-            agreement=config.eval.expert_agreement,
-        )
-    return results
+    return evaluate_held_out(
+        agents,
+        config.env,
+        config.seed,
+        run_dir,
+        num_envs=config.eval.num_envs,
+        prompt_format=config.prompt,
+        agreement=config.eval.expert_agreement,
+    )
 
 
 def clone(config: BCConfig, *, title: str = "Behavior cloning", label: str = "bc", thought_weight: float | None = None):
