@@ -57,7 +57,12 @@ def completion_batch(
 
 def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     """log p(token t | tokens < t) from next-token `logits` (B, T, V), aligned with `input_ids` (B, T)."""
-    picked = logits[:, :-1].float().log_softmax(-1).gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return picked_logprobs(logits[:, :-1].float().log_softmax(-1), input_ids)
+
+
+def picked_logprobs(next_log_probs: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """`token_logprobs` from the next-token log-probabilities (B, T - 1, V) a caller already holds."""
+    picked = next_log_probs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     return torch.nn.functional.pad(picked, (1, 0))
 
 

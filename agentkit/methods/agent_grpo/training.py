@@ -21,7 +21,7 @@ from agentkit.methods.agent_grpo.loss import importance_ratio, policy_loss
 from agentkit.methods.agent_grpo.rewards import outcome_function
 from agentkit.rollout.adapters import AdapterError, adapter_ref
 from agentkit.rollout.engine import Task
-from agentkit.training.policy_gradient import CompletionBatch, reference_logprobs, token_logprobs
+from agentkit.training.policy_gradient import CompletionBatch, picked_logprobs, reference_logprobs
 from agentkit.training.run import checkpoint_dirs, finish_step, resume_checkpoint, save_checkpoint
 from agentkit.trajectory import Episode
 
@@ -66,11 +66,10 @@ def policy_forward(model, batch: CompletionBatch) -> tuple[torch.Tensor, torch.T
     """(per-token log-probs with gradients, per-token entropy of the policy, no gradients), aligned with
     `input_ids` (B, T)."""
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    logprobs = token_logprobs(logits, batch.input_ids)
+    log_p = logits[:, :-1].float().log_softmax(-1)  # once over the vocabulary, for both
     with torch.no_grad():
-        log_p = logits[:, :-1].float().log_softmax(-1)
         entropy = torch.nn.functional.pad(-(log_p.exp() * log_p).sum(-1), (1, 0))
-    return logprobs, entropy
+    return picked_logprobs(log_p, batch.input_ids), entropy
 
 
 def _chunks(items: Sequence[Any], count: int) -> list[list[Any]]:
